@@ -1,0 +1,332 @@
+"""Assignments: finding the course, reading `assignment.toml`, and the settings objects.
+
+A *course root* is a folder holding `assignments/<id>/`, `reference/<name>.py` and
+`templates/`. It is found, in this order:
+
+1. the `course` argument (the CLI's `--course`);
+2. the environment variable `DLGRADE_COURSE`;
+3. the copy packaged into the wheel, `grader/_course/` (a non-editable install);
+4. the source checkout: the folder above the `grader` package, if it holds `assignments/`.
+
+The file format is documented in docs/authoring.md. Every key has a default here; unknown
+keys are errors, so that a typo cannot silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+GPU_MODES = ("none", "optional", "required")
+
+#: Folder names that are valid assignment ids (also keeps ids from escaping assignments/).
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+#: Reference module names: plain Python identifiers (reference/<name>.py).
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: forbidden_imports entries: dotted module names.
+_DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGED_COURSE = _PACKAGE_DIR / "_course"
+_SOURCE_COURSE = _PACKAGE_DIR.parent
+
+
+class AssignmentError(Exception):
+    """A course or assignment could not be found or read. The message is one line for people."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for grading one notebook (`[limits]` in assignment.toml)."""
+
+    cell_seconds: float = 60  # wall time for one notebook cell
+    notebook_seconds: float = 300  # wall time for all cells together
+    call_seconds: float = 20  # wall time for one call from a test into the student's code
+    memory_mb: int = 2048  # address space of the worker process
+    max_processes: int = 64  # processes (and threads) the worker may have
+    max_file_mb: int = 64  # largest file the worker may write
+    max_restarts: int = 3  # worker restarts after crashes before the remaining tests fail
+    cpus: int = 1  # CPU cores the worker may use (thread pools are sized to this)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One assignment's settings, read from `assignments/<id>/assignment.toml`."""
+
+    id: str
+    title: str
+    root: Path  # assignments/<id>
+    reference: str | None = None  # module name in reference/, given to tests as `reference`
+    gpu: str = "none"  # none | optional | required
+    forbidden_imports: tuple[str, ...] = ()  # top-level or dotted module names
+    due: str = ""  # ISO date or date-time; "" when unset
+    datasets: tuple[str, ...] = ()  # names from grader.datasets
+    limits: Limits = field(default_factory=Limits)
+    #: The course root holding assignments/, reference/ and templates/; when not given,
+    #: the folder two levels above `root` (course/assignments/<id>).
+    course: Path = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.course is None:
+            object.__setattr__(self, "course", Path(self.root).parent.parent)
+
+    @property
+    def public_tests(self) -> Path:
+        """pytest files students may see and run with `grade check`."""
+        return self.root / "tests" / "public"
+
+    @property
+    def hidden_tests(self) -> Path:
+        """pytest files only the judge runs."""
+        return self.root / "tests" / "hidden"
+
+    @property
+    def starter(self) -> Path:
+        """The notebook students start from."""
+        return self.root / "starter.ipynb"
+
+    @property
+    def solution(self) -> Path:
+        """The reference solution notebook; it must score full marks."""
+        return self.root / "solution.ipynb"
+
+    @property
+    def reference_path(self) -> Path | None:
+        """reference/<reference>.py in the course root, or None when the assignment has none."""
+        if self.reference is None:
+            return None
+        return self.course / "reference" / f"{self.reference}.py"
+
+
+# --------------------------------------------------------------------------- course root
+
+
+def course_root(course: Path | str | None = None) -> Path:
+    """The course root (see the module docstring for the search order)."""
+    if course is not None and str(course) != "":
+        return _checked_dir(Path(course), "course folder")
+    env = os.environ.get("DLGRADE_COURSE", "")
+    if env:
+        return _checked_dir(Path(env), "DLGRADE_COURSE")
+    if (_PACKAGED_COURSE / "assignments").is_dir():
+        return _PACKAGED_COURSE
+    if (_SOURCE_COURSE / "assignments").is_dir():
+        return _SOURCE_COURSE
+    raise AssignmentError(
+        f"no course found: no {_PACKAGED_COURSE / 'assignments'} or {_SOURCE_COURSE / 'assignments'}; "
+        "set DLGRADE_COURSE to a folder holding assignments/"
+    )
+
+
+def templates_dir(course: Path | str | None = None) -> Path:
+    """The course root's templates/ folder (HTML feedback and the like)."""
+    return course_root(course) / "templates"
+
+
+def _checked_dir(path: Path, what: str) -> Path:
+    path = path.expanduser().resolve()
+    if not path.is_dir():
+        raise AssignmentError(f"{what} {path} is not a directory")
+    return path
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _known_ids(assignments_dir: Path) -> list[str]:
+    if not assignments_dir.is_dir():
+        return []
+    return sorted(
+        p.name for p in assignments_dir.iterdir() if p.is_dir() and (p / "assignment.toml").is_file()
+    )
+
+
+def list_assignments(course: Path | str | None = None) -> list[Assignment]:
+    """Every assignment in the course, sorted by id. A broken assignment.toml raises."""
+    root = course_root(course)
+    return [load_assignment(i, root) for i in _known_ids(root / "assignments")]
+
+
+def load_assignment(assignment_id: str, course: Path | str | None = None) -> Assignment:
+    """Read and check assignments/<assignment_id>/assignment.toml."""
+    root = course_root(course)
+    assignments_dir = root / "assignments"
+    folder = assignments_dir / str(assignment_id)
+    toml_path = folder / "assignment.toml"
+    if not _ID_RE.match(str(assignment_id)) or not toml_path.is_file():
+        known = ", ".join(_known_ids(assignments_dir)) or "none"
+        raise AssignmentError(f"unknown assignment {assignment_id!r} (known: {known}) in {assignments_dir}")
+    try:
+        with toml_path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise AssignmentError(f"{toml_path}: invalid TOML: {e}") from None
+    except OSError as e:
+        raise AssignmentError(f"{toml_path}: cannot read: {e.strerror or e}") from None
+    return _parse(data, toml_path, str(assignment_id), folder.resolve(), root)
+
+
+def assignment_id_of(notebook: Mapping[str, Any]) -> str | None:
+    """`metadata.dlgrade.assignment` of a notebook (a dict or nbformat node), or None."""
+    try:
+        value = notebook.get("metadata", {}).get("dlgrade", {}).get("assignment")
+    except AttributeError:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+# --------------------------------------------------------------------------- validation
+
+_TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "due", "limits", "data")
+_DATA_KEYS = ("datasets",)
+_LIMIT_FIELDS = {f.name: f for f in fields(Limits)}
+_SECONDS = ("cell_seconds", "notebook_seconds", "call_seconds")
+
+
+class _Bad(Exception):
+    pass
+
+
+def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f" (allowed: {', '.join(allowed)})"
+            raise _Bad(f"unknown key '{prefix}{key}'{hint}")
+
+
+def _string(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"{key} must be a string, not {_type(value)}")
+    return value
+
+
+def _string_list(value: Any, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Bad(f"{key} must be a list of strings, not {_type(value)}")
+    out = []
+    for item in value:
+        if not isinstance(item, str):
+            raise _Bad(f"{key} must be a list of strings; found {_type(item)} {item!r}")
+        if not pattern.match(item):
+            raise _Bad(f"{key}: {item!r} is not {what}")
+        if item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+def _type(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _table(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _Bad(f"{key} must be a table ([{key}]), not {_type(value)}")
+    return value
+
+
+def _limits(table: Mapping[str, Any]) -> Limits:
+    _check_keys(table, tuple(_LIMIT_FIELDS), "limits.")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"limits.{key}"
+        if key in _SECONDS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise _Bad(f"{name} must be a positive number of seconds, not {value!r}")
+            if not math.isfinite(value):
+                raise _Bad(f"{name} must be finite, not {value!r}")
+        else:
+            minimum = 0 if key == "max_restarts" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                kind = "a non-negative integer" if minimum == 0 else "a positive integer"
+                raise _Bad(f"{name} must be {kind}, not {value!r}")
+        values[key] = value
+    return Limits(**values)
+
+
+def _due(value: Any) -> str:
+    due = _string(value, "due").strip()
+    if due:
+        try:
+            if "T" in due or " " in due:
+                _dt.datetime.fromisoformat(due)
+            else:
+                _dt.date.fromisoformat(due)
+        except ValueError:
+            raise _Bad(
+                f"due must be an ISO date like 2026-12-01 or 2026-12-01T23:59:00, not {due!r}"
+            ) from None
+    return due
+
+
+def _datasets(value: Any) -> tuple[str, ...]:
+    names = _string_list(value, "data.datasets", _MODULE_RE, "a dataset name")
+    from grader.datasets import BUILDERS  # local import: keeps this module light
+
+    for name in names:
+        if name not in BUILDERS:
+            raise _Bad(f"data.datasets: unknown dataset {name!r} (known: {', '.join(sorted(BUILDERS))})")
+    return names
+
+
+def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course: Path) -> Assignment:
+    try:
+        _check_keys(data, _TOP_KEYS, "")
+        aid = _string(data.get("id", folder_id), "id")
+        if aid != folder_id:
+            raise _Bad(f"id = {aid!r} does not match the folder name {folder_id!r}")
+        title = _string(data.get("title", folder_id), "title").strip() or folder_id
+
+        reference = data.get("reference")
+        if reference is not None:
+            reference = _string(reference, "reference")
+            if reference == "":
+                reference = None
+            elif not _MODULE_RE.match(reference):
+                raise _Bad(f"reference must be a module name in reference/, not {reference!r}")
+            elif not (course / "reference" / f"{reference}.py").is_file():
+                raise _Bad(f"reference {reference!r}: no file {course / 'reference' / (reference + '.py')}")
+
+        gpu = _string(data.get("gpu", "none"), "gpu")
+        if gpu not in GPU_MODES:
+            raise _Bad(f"gpu must be one of {', '.join(GPU_MODES)}, not {gpu!r}")
+
+        forbidden = _string_list(
+            data.get("forbidden_imports", []), "forbidden_imports", _DOTTED_RE, "a module name"
+        )
+        due = _due(data.get("due", ""))
+        limits = _limits(_table(data.get("limits", {}), "limits"))
+
+        data_table = _table(data.get("data", {}), "data")
+        _check_keys(data_table, _DATA_KEYS, "data.")
+        datasets = _datasets(data_table.get("datasets", []))
+    except _Bad as e:
+        raise AssignmentError(f"{path}: {e}") from None
+
+    return Assignment(
+        id=aid,
+        title=title,
+        root=root,
+        course=course,
+        reference=reference,
+        gpu=gpu,
+        forbidden_imports=forbidden,
+        due=due,
+        datasets=datasets,
+        limits=limits,
+    )
