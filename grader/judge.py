@@ -1,0 +1,116 @@
+"""The judge: grade one notebook end to end, in the trusted process.
+
+Pipeline: read the notebook -> find its assignment -> start the sandboxed worker -> run the
+notebook's cells -> run the tests (pytest, in this process) against the worker -> result.
+Whatever the submission does, a `GradingResult` comes back; only bad input raises `BadInput`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+from grader import datasets
+from grader.assignment import Assignment, AssignmentError, assignment_id_of, load_assignment
+from grader.notebook import BadNotebook, code_cells, defining_cells, read_notebook
+from grader.results import CellRun, GradingResult, TestResult, total
+from grader.sandbox import PACKAGE_DIR, SandboxError, WorkerSpec, get_backend
+from grader.session import WorkerSession
+
+MODES = ("submit", "check")
+
+
+class BadInput(Exception):
+    """The command cannot grade this input at all (exit code 2)."""
+
+
+def course_secret() -> str:
+    """The course secret that varies test inputs per course; judge-side only."""
+    path = os.environ.get("GRADER_SECRET_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip()
+    return os.environ.get("GRADER_SECRET", "")
+
+
+def prepare(path: Path, assignment_id: str | None = None, course: Path | None = None
+            ) -> tuple[dict[str, Any], Assignment]:
+    """Read the notebook and find its assignment, or raise BadInput with one clear line."""
+    try:
+        nb = read_notebook(path)
+    except BadNotebook as e:
+        raise BadInput(str(e)) from None
+    own = assignment_id_of(nb)
+    if assignment_id and own and own != assignment_id:
+        raise BadInput(f"{path}: this notebook is for assignment '{own}', not '{assignment_id}'")
+    chosen = assignment_id or own
+    if not chosen:
+        raise BadInput(f"{path}: the notebook names no assignment in its metadata; pass --assignment ID")
+    try:
+        return nb, load_assignment(chosen, course)
+    except AssignmentError as e:
+        raise BadInput(str(e)) from None
+
+
+def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "notebook.ipynb",
+          mode: str = "submit", sandbox: str = "process", slot: int = 0,
+          on_cell: Callable[[CellRun], None] | None = None,
+          on_test: Callable[[TestResult], None] | None = None) -> GradingResult:
+    """Grade a read notebook against its assignment. Never raises for anything the notebook does."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    started = time.monotonic()
+    try:
+        backend = get_backend(sandbox)
+    except SandboxError as e:
+        raise BadInput(str(e)) from None
+    work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
+    errors: list[str] = []
+    try:
+        data_dir = work / "data"
+        datasets.write_public(assignment.datasets, data_dir)
+        masks = (PACKAGE_DIR, assignment.course, assignment.root, datasets.cache_dir(),
+                 *datasets.sensitive_paths())
+        spec = WorkerSpec(limits=assignment.limits, data_dir=data_dir, masks=masks, slot=slot)
+        session = WorkerSession(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports,
+                                seed=0, on_cell=on_cell)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                cells = session.run_notebook()
+                from grader.pytest_plugin import JudgePlugin, run_tests  # pytest loads while we wait
+                from grader.remote import Submission
+
+                suites = {assignment.public_tests.resolve(): "public"}
+                if mode == "submit":
+                    suites[assignment.hidden_tests.resolve()] = "hidden"
+                plugin = JudgePlugin(assignment, Submission(session, defining_cells(nb)), suites,
+                                     secret=course_secret(), on_test=on_test)
+                tests = run_tests(plugin, list(suites))
+            finally:
+                session.close()
+        errors += [str(w.message) for w in caught if "isolation" in str(w.message)
+                   or "bubblewrap" in str(w.message)]
+        errors += session.events
+        if not tests:
+            errors.append("no tests ran: the assignment has no tests for this mode")
+        score, max_score = total(tests)
+        return GradingResult(
+            assignment=assignment.id, notebook=notebook_name, mode=mode, score=score,
+            max_score=max_score, tests=tuple(tests), cells=tuple(cells), errors=tuple(errors),
+            sandbox=f"{sandbox}: {session.description}", duration=round(time.monotonic() - started, 3),
+            extra={"due": assignment.due, "title": assignment.title},
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def grade_notebook(path: Path, *, mode: str = "submit", assignment: str | None = None,
+                   course: Path | None = None, sandbox: str = "process", **kwargs: Any) -> GradingResult:
+    """Read, then grade, the notebook at `path`. Raises BadInput for input it cannot grade."""
+    nb, spec = prepare(Path(path), assignment, course)
+    return grade(nb, spec, notebook_name=Path(path).name, mode=mode, sandbox=sandbox, **kwargs)

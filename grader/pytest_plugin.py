@@ -1,0 +1,183 @@
+"""The pytest plugin the judge runs the assignment's tests with (in the judge's own process).
+
+It provides the fixtures of docs/authoring.md, reads the `points` and `visibility` markers,
+and turns each test's outcome into a `TestResult`. Assertion rewriting is off (`--assert=plain`)
+so a hidden test's source can never leak into a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from grader import datasets
+from grader.assignment import Assignment
+from grader.remote import MissingName, Submission, SubmissionError
+from grader.results import VISIBILITIES, TestResult
+from grader.testing import Credit
+
+MARKERS = (
+    "points(n): what the test is worth (default 1)",
+    "visibility(level): visible | after_due_date | hidden; who reads the message",
+)
+
+
+def test_seed(assignment_id: str, test_name: str, secret: str) -> int:
+    digest = hashlib.sha256(f"{assignment_id}\0{test_name}\0{secret}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+class JudgePlugin:
+    """Fixtures and result collection for one grading run."""
+
+    def __init__(self, assignment: Assignment, submission: Submission, suites: dict[Path, str],
+                 secret: str = "", on_test: Callable[[TestResult], None] | None = None) -> None:
+        self._assignment = assignment
+        self._submission = submission
+        self.suites = suites
+        self.secret = secret
+        self.on_test = on_test
+        self.results: list[TestResult] = []
+        self._reference: Any = None
+        self._started: dict[str, float] = {}
+
+    # -- fixtures ------------------------------------------------------------------------
+    @pytest.fixture
+    def submission(self) -> Submission:
+        return self._submission
+
+    @pytest.fixture
+    def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:
+        return np.random.default_rng(test_seed(self._assignment.id, request.node.name, self.secret))
+
+    @pytest.fixture
+    def reference(self) -> Any:
+        if self._reference is None:
+            path = self._assignment.reference_path
+            if path is None or not path.exists():
+                pytest.fail(f"assignment {self._assignment.id} has no reference module")
+            spec = importlib.util.spec_from_file_location(f"dlgrade_reference_{self._assignment.id}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._reference = module
+        return self._reference
+
+    @pytest.fixture
+    def heldout(self) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
+        def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+            if name not in self._assignment.datasets:
+                raise KeyError(f"dataset {name!r} is not declared in assignment.toml")
+            split = datasets.load(name)
+            return split.X_heldout.copy(), split.y_heldout.copy()
+
+        return load
+
+    @pytest.fixture
+    def credit(self, request: pytest.FixtureRequest) -> Credit:
+        c = Credit()
+        request.node.stash[_CREDIT] = c
+        return c
+
+    @pytest.fixture
+    def assignment(self) -> Assignment:
+        return self._assignment
+
+    # -- hooks -------------------------------------------------------------------------
+    def pytest_configure(self, config: pytest.Config) -> None:
+        for line in MARKERS:
+            config.addinivalue_line("markers", line)
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._started[item.nodeid] = time.monotonic()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.results.append(self._result(item, call, report))
+            if self.on_test:
+                self.on_test(self.results[-1])
+
+    def _result(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> TestResult:
+        points_mark = item.get_closest_marker("points")
+        points = float(points_mark.args[0]) if points_mark and points_mark.args else 1.0
+        vis_mark = item.get_closest_marker("visibility")
+        visibility = vis_mark.args[0] if vis_mark and vis_mark.args else "visible"
+        if visibility not in VISIBILITIES:
+            visibility = "hidden"
+        path = Path(str(item.path)).resolve()
+        suite = next((s for d, s in self.suites.items() if path.is_relative_to(d)), "hidden")
+        doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines() if hasattr(item, "function") else []
+        duration = time.monotonic() - self._started.get(item.nodeid, time.monotonic())
+        base = dict(name=item.name, suite=suite, max_score=points, visibility=visibility,
+                    duration=round(duration, 4), description=doc[0] if doc else "")
+        if report.skipped:
+            reason = call.excinfo.value.msg if call.excinfo and hasattr(call.excinfo.value, "msg") else ""
+            return TestResult(score=0.0, status="skipped", message=f"skipped: {reason}",
+                              **{**base, "max_score": 0.0})
+        if report.passed:
+            credit: Credit | None = item.stash.get(_CREDIT, None)
+            if credit is not None and credit.fraction is not None:
+                frac = credit.fraction
+                status = "passed" if frac >= 1 else ("partial" if frac > 0 else "failed")
+                return TestResult(score=round(points * frac, 6), status=status, message=credit.message, **base)
+            return TestResult(score=points, status="passed", **base)
+        exc = call.excinfo.value if call.excinfo else None
+        cell = getattr(exc, "cell", None)
+        if isinstance(exc, SubmissionError):
+            status, message = "error", str(exc)
+            if isinstance(exc, MissingName) and cell is not None:
+                message += f"; it is defined in cell {cell}"
+        elif isinstance(exc, AssertionError):
+            status = "failed"
+            message = str(exc).strip() or (
+                "a check failed" + (f" ({item.name})" if suite == "public" else ""))
+        elif exc is not None:
+            status = "failed"
+            message = f"{type(exc).__name__}: {exc}".strip()
+            if report.when == "setup":
+                message = f"could not set up the test: {message}"
+        else:
+            status, message = "failed", "failed"
+        return TestResult(score=0.0, status=status, message=message[:4000], cell=cell, **base)
+
+
+_CREDIT = pytest.StashKey[Credit]()
+
+
+def run_tests(plugin: JudgePlugin, paths: list[Path]) -> list[TestResult]:
+    """Run pytest in this process over `paths`, quietly; returns the plugin's results."""
+    paths = [p for p in paths if p.exists() and any(p.glob("test_*.py"))]
+    if not paths:
+        return []
+    with tempfile.TemporaryDirectory(prefix="dlgrade-pytest-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        args = ["-q", "-p", "no:cacheprovider", "-p", "no:warnings", "-p", "no:stepwise",
+                "--assert=plain", "--import-mode=importlib", "-c", str(ini),
+                "--rootdir", str(paths[0].parent), "-o", "python_files=test_*.py",
+                "--basetemp", str(Path(tmp) / "basetemp"), *map(str, paths)]
+        saved_env = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        saved_out = sys.stdout
+        try:
+            with open(os.devnull, "w") as quiet:
+                sys.stdout = quiet
+                pytest.main(args, plugins=[plugin])
+        finally:
+            sys.stdout = saved_out
+            if saved_env is None:
+                os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+            else:
+                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved_env
+    return plugin.results

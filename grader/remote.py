@@ -1,0 +1,195 @@
+"""Judge-side proxies of the student's namespace and objects.
+
+`submission.affine_forward(x, w, b)` sends the call to the worker and returns real numpy
+arrays. Objects that are not data come back as `Handle`s: call them, read or set their
+attributes, index them, or pass them back into later calls. Dict, list and array arguments
+that student code changes in place are copied back (CS231n APIs mutate `bn_param`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from grader import wire
+from grader.session import WorkerCrashed, WorkerSession
+from grader.worker_reply import BadReply, decode_value, require
+
+
+class SubmissionError(Exception):
+    """The student's code could not produce a value; scored as `error`."""
+
+    cell: int | None = None
+
+
+class StudentError(SubmissionError):
+    """Student code raised an exception."""
+
+    def __init__(self, message: str, cell: int | None = None) -> None:
+        super().__init__(message)
+        self.cell = cell
+
+
+class MissingName(SubmissionError, AttributeError):
+    """The notebook does not define the name a test asked for."""
+
+
+class WorkerLost(SubmissionError):
+    """The worker died, hung or misbehaved during this call."""
+
+
+class Handle:
+    """An object that lives in the worker; the judge only holds its id."""
+
+    __slots__ = ("_session", "_id", "_type", "_generation", "_label")
+
+    def __init__(self, session: WorkerSession, hid: int, tname: str, generation: int, label: str) -> None:
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_id", hid)
+        object.__setattr__(self, "_type", tname)
+        object.__setattr__(self, "_generation", generation)
+        object.__setattr__(self, "_label", label)
+
+    def __repr__(self) -> str:
+        return f"<{self._type} in the student's notebook: {self._label}>"
+
+    def _target(self) -> dict:
+        if self._generation != self._session.generation:
+            raise WorkerLost(f"{self._label} was lost when the notebook's process restarted")
+        return {"handle": self._id}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _get(self._session, self._target(), name, f"{self._label}.{name}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _set(self._session, self._target(), name, value, f"{self._label}.{name}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _call(self._session, self._target(), args, kwargs, self._label)
+
+    def __getitem__(self, key: Any) -> Any:
+        return _call(self._session, self._target(), (key,), {}, f"{self._label}[{key!r}]", item="get")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        _call(self._session, self._target(), (key, value), {}, f"{self._label}[{key!r}]", item="set")
+
+
+class Submission:
+    """The `submission` fixture: attribute access reads the notebook's globals in the worker."""
+
+    def __init__(self, session: WorkerSession, defined_in: dict[str, int] | None = None) -> None:
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_defined_in", defined_in or {})
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return _get(self._session, {"name": name}, name, name)
+        except MissingName as e:
+            e.cell = self._defined_in.get(name)
+            raise
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _set(self._session, {"name": name}, name, value, name)
+
+
+def _encode(session: WorkerSession, value: Any, arrays: list) -> Any:
+    def to_handle(obj: Any) -> dict:
+        if isinstance(obj, Handle):
+            if obj._session is not session:
+                raise wire.WireError("a handle from another submission")
+            return {"$h": obj._target()["handle"]}
+        raise wire.WireError(f"cannot send a {type(obj).__name__} to the student's code")
+
+    return wire.encode(value, arrays, to_handle)
+
+
+def _exchange(session: WorkerSession, header: dict, arrays: list, label: str) -> tuple[dict, list, int]:
+    try:
+        reply, out, gen = session.request(header, arrays)
+    except WorkerCrashed as e:
+        raise WorkerLost(f"{label}: the notebook's process {e}") from None
+    try:
+        ok = require(reply, "ok", bool)
+        if not ok:
+            _raise_student(reply, label)
+    except BadReply as e:
+        session._kill(f"malformed reply: {e}")
+        raise WorkerLost(f"{label}: the notebook's process sent a malformed reply") from None
+    return reply, out, gen
+
+
+def _raise_student(reply: dict, label: str) -> None:
+    err = require(reply, "error", dict)
+    message = str(err.get("message", "an exception"))[:500]
+    cell = err.get("cell") if type(err.get("cell")) is int else None
+    where = f" (cell {cell})" if cell is not None else ""
+    if reply.get("timeout") is True:
+        raise WorkerLost(f"{label} ran past its time limit and was interrupted{where}")
+    if reply.get("missing") is True:
+        raise MissingName(f"{label} is not defined in the notebook (did its cell run without errors?)")
+    raise StudentError(f"{label} raised {message}{where}", cell)
+
+
+def _decode(session: WorkerSession, value: Any, arrays: list, gen: int, label: str) -> Any:
+    def make_handle(hid: int, tname: str) -> Handle:
+        return Handle(session, hid, tname, gen, label)
+
+    try:
+        return decode_value(value, arrays, make_handle)
+    except BadReply as e:
+        session._kill(f"malformed value: {e}")
+        raise WorkerLost(f"{label}: the notebook's process sent a malformed value") from None
+
+
+def _get(session: WorkerSession, target: dict, name: str, label: str) -> Any:
+    reply, arrays, gen = _exchange(session, {"op": "get", "target": target, "name": name}, [], label)
+    return _decode(session, reply.get("value"), arrays, gen, label)
+
+
+def _set(session: WorkerSession, target: dict, name: str, value: Any, label: str) -> None:
+    arrays: list = []
+    header = {"op": "set", "target": target, "name": name, "value": _encode(session, value, arrays)}
+    _exchange(session, header, arrays, label)
+
+
+def _call(session: WorkerSession, target: dict, args: tuple, kwargs: dict, label: str,
+          item: str | None = None) -> Any:
+    arrays: list = []
+    mutable = (dict, list, np.ndarray)
+    header = {
+        "op": "call", "target": target, "item": item,
+        "args": _encode(session, list(args), arrays),
+        "kwargs": _encode(session, dict(kwargs), arrays),
+        "restore": [i for i, a in enumerate(args) if isinstance(a, mutable)],
+        "restore_kw": [k for k, a in kwargs.items() if isinstance(a, mutable)],
+    }
+    reply, out, gen = _exchange(session, header, arrays, label + "(...)" if item is None else label)
+    value = _decode(session, reply.get("value"), out, gen, label)
+    after_args = _decode(session, reply.get("after_args", {"$dict": []}), out, gen, label)
+    after_kwargs = _decode(session, reply.get("after_kwargs", {"$dict": []}), out, gen, label)
+    if not isinstance(after_args, dict) or not isinstance(after_kwargs, dict):
+        raise WorkerLost(f"{label}: malformed reply")
+    for key, new in after_args.items():
+        if isinstance(key, str) and key.isdigit() and int(key) < len(args):
+            _restore(args[int(key)], new)
+    for key, new in after_kwargs.items():
+        if key in kwargs:
+            _restore(kwargs[key], new)
+    return value
+
+
+def _restore(original: Any, new: Any) -> None:
+    """Copy a mutated argument back into the judge's object, in place."""
+    if isinstance(original, np.ndarray) and isinstance(new, np.ndarray):
+        if original.shape == new.shape:
+            np.copyto(original, new, casting="unsafe")
+    elif isinstance(original, dict) and isinstance(new, dict):
+        original.clear()
+        original.update(new)
+    elif isinstance(original, list) and isinstance(new, list):
+        original[:] = new

@@ -1,0 +1,117 @@
+"""Sandbox backends: where the untrusted worker runs.
+
+A backend has one job: start `untrusted_worker.py` in isolation and hand back a connected
+socket plus a way to kill it. Everything else (the protocol, deadlines, restarts) is the
+judge's. To add a backend, implement `Backend.start` and register it in `BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from grader.assignment import Limits
+
+WORKER_FILES = ("untrusted_worker.py", "wire.py")
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a backend needs to start one worker."""
+
+    limits: Limits
+    data_dir: Path | None = None  # public data, mounted read-only at ./data in the worker
+    masks: tuple[Path, ...] = ()  # host paths that must not be readable inside the sandbox
+    slot: int = 0  # distinct per concurrent worker; picks the unprivileged uid
+    gpu: bool = False
+    env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+class Worker:
+    """A started worker: the judge's end of the channel and the OS process behind it."""
+
+    def __init__(self, sock: socket.socket, proc: subprocess.Popen, description: str) -> None:
+        self.sock = sock
+        self.proc = proc
+        self.description = description  # e.g. "bubblewrap sandbox", shown in results
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Kill the worker and everything it started; safe to call twice."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            try:
+                import os
+
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def exit_reason(self) -> str:
+        """Why the worker ended, in words for the student."""
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "stopped answering"
+        return describe_exit(code)
+
+
+def describe_exit(code: int) -> str:
+    sig = -code if code < 0 else (code - 128 if code > 128 else 0)
+    if sig:
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        hints = {
+            "SIGKILL": "killed: out of memory or past a time limit",
+            "SIGSEGV": "crashed with a segmentation fault",
+            "SIGXCPU": "used up its CPU time",
+            "SIGABRT": "aborted",
+            "SIGBUS": "crashed (bus error)",
+        }
+        return f"{hints.get(name, 'killed')} ({name})"
+    return f"exited with code {code}"
+
+
+class Backend(Protocol):
+    name: str
+
+    def start(self, spec: WorkerSpec) -> Worker:
+        """Start a worker. Raises SandboxError when the backend cannot run at all."""
+        ...
+
+
+class SandboxError(Exception):
+    """A backend cannot run here (missing tool, engine down, image missing)."""
+
+
+def stage_worker_files(directory: Path) -> Path:
+    """Copy the worker's own files into `directory` (which the sandbox then mounts)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in WORKER_FILES:
+        shutil.copyfile(PACKAGE_DIR / name, directory / name)
+    return directory
+
+
+def get_backend(name: str) -> Backend:
+    if name == "process":
+        from grader.sandbox.process import ProcessBackend
+
+        return ProcessBackend()
+    raise SandboxError(f"unknown sandbox {name!r} (known: process)")

@@ -1,0 +1,174 @@
+"""The embedded default sandbox: the worker as a local process under bubblewrap.
+
+Inside: only the Python environment (read-only), the worker's two files, the public data and a
+size-limited private /tmp and home; no network, own PID namespace, rlimits on memory,
+processes, file size and CPU time. When the judge runs as root, the worker drops to an
+unprivileged uid so that RLIMIT_NPROC holds. Without bwrap it falls back to a plain
+subprocess with the same rlimits, and warns once that the run is not isolated.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import warnings
+from pathlib import Path
+
+from grader.sandbox import Worker, WorkerSpec, stage_worker_files
+
+HOME = "/home/student"
+WORKER_DIR = "/opt/dlgrade"
+BASE_UID = 61000
+_warned = False
+
+
+class NotIsolatedWarning(UserWarning):
+    pass
+
+
+def python_roots() -> list[Path]:
+    """Directories the worker's interpreter and its packages live in."""
+    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
+    import numpy
+
+    numpy_home = Path(numpy.__file__).resolve().parent.parent
+    if not any(numpy_home.is_relative_to(r.resolve()) for r in roots):
+        roots.add(numpy_home)
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    if purelib.exists():
+        roots.add(purelib)
+    resolved = sorted({r.resolve() for r in roots if r.exists()})
+    # keep only the outermost of nested roots
+    return [r for r in resolved if not any(r != o and r.is_relative_to(o) for o in resolved)]
+
+
+def _count_tasks(uid: int) -> int:
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == uid:
+                    n += len(os.listdir(f"/proc/{pid}/task"))
+            except OSError:
+                pass
+    return n
+
+
+class ProcessBackend:
+    """Runs the worker under bubblewrap, or as a plain subprocess where bwrap is missing."""
+
+    name = "process"
+
+    def __init__(self) -> None:
+        self.bwrap = shutil.which("bwrap")
+
+    def start(self, spec: WorkerSpec) -> Worker:
+        stage = Path(tempfile.mkdtemp(prefix="dlgrade-worker-"))
+        stage_worker_files(stage / "worker")
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        as_root = os.geteuid() == 0
+        uid = BASE_UID + spec.slot
+        if self.bwrap:
+            cmd, cwd = self._bwrap_command(spec, stage, child.fileno(), as_root, uid), None
+            description = "bubblewrap sandbox"
+        else:
+            global _warned
+            if not _warned:
+                _warned = True
+                warnings.warn("bubblewrap (bwrap) is not installed: the notebook runs WITHOUT isolation "
+                              "(install the 'bubblewrap' package)", NotIsolatedWarning, stacklevel=2)
+            home = stage / "home"
+            home.mkdir()
+            if spec.data_dir:
+                os.symlink(spec.data_dir, home / "data")
+            cmd = [sys.executable, "-s", str(stage / "worker" / "untrusted_worker.py"),
+                   "--fd", str(child.fileno())]
+            cwd = str(home)
+            description = "plain subprocess (NOT isolated: bubblewrap missing)"
+        nproc = spec.limits.max_processes + (0 if as_root and self.bwrap else _count_tasks(os.getuid()))
+        limits = spec.limits
+
+        def preexec() -> None:
+            mem = limits.memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+            fsize = limits.max_file_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            cpu = int(limits.notebook_seconds + 20 * limits.call_seconds + 60)
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+
+        env = {"PATH": "/usr/bin:/bin", "HOME": HOME if self.bwrap else cwd, **self._worker_env(spec)}
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=preexec,
+            start_new_session=True,
+        )
+        child.close()
+        worker = Worker(parent, proc, description)
+        worker.cleanup = lambda: shutil.rmtree(stage, ignore_errors=True)  # type: ignore[attr-defined]
+        return worker
+
+    def _worker_env(self, spec: WorkerSpec) -> dict[str, str]:
+        threads = str(max(1, spec.limits.cpus))
+        env = {
+            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+            "MPLBACKEND": "Agg", "LANG": "C.UTF-8",
+        }
+        if not spec.gpu:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        env.update(dict(spec.env))
+        return env
+
+    def _bwrap_command(self, spec: WorkerSpec, stage: Path, fd: int, as_root: bool, uid: int) -> list[str]:
+        limits = spec.limits
+        cmd = [self.bwrap, "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+        if as_root:
+            # No user namespace: the worker really drops to `uid`, so RLIMIT_NPROC counts.
+            cmd += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                    "--unshare-cgroup-try", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        else:
+            cmd += ["--unshare-all"]
+        for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64"):
+            path = Path("/") / top
+            if path.is_symlink():
+                cmd += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                cmd += ["--ro-bind", str(path), str(path)]
+        for etc in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"):
+            cmd += ["--ro-bind-try", etc, etc]
+        made: set[Path] = {Path("/")}
+        roots = python_roots()
+        for root in roots:
+            for parent in reversed(root.parents):
+                if parent not in made and not parent.is_relative_to("/usr"):
+                    cmd += ["--perms", "0755", "--dir", str(parent)]
+                    made.add(parent)
+            if not root.is_relative_to("/usr"):
+                cmd += ["--ro-bind", str(root), str(root)]
+        for mask in spec.masks:
+            mask = mask.resolve()
+            if mask.exists() and any(mask.is_relative_to(r) for r in roots + [Path("/usr")]):
+                cmd += ["--tmpfs", str(mask)] if mask.is_dir() else ["--ro-bind", "/dev/null", str(mask)]
+        tmp_bytes = str(max(16, limits.max_file_mb) * 1024 * 1024)
+        cmd += ["--proc", "/proc", "--dev", "/dev",
+                "--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/tmp",
+                "--perms", "0755", "--dir", "/home",
+                "--perms", "0777", "--size", tmp_bytes, "--tmpfs", HOME,
+                "--perms", "0755", "--dir", WORKER_DIR, "--ro-bind", str(stage / "worker"), WORKER_DIR]
+        if spec.data_dir:
+            cmd += ["--ro-bind", str(spec.data_dir), f"{HOME}/data"]
+        cmd += ["--chdir", HOME, "--clearenv"]
+        for key, value in {"PATH": "/usr/bin:/bin", "HOME": HOME, **self._worker_env(spec)}.items():
+            cmd += ["--setenv", key, value]
+        cmd += [sys.executable, "-s", f"{WORKER_DIR}/untrusted_worker.py", "--fd", str(fd)]
+        if as_root:
+            cmd += ["--uid", str(uid)]
+        return cmd

@@ -1,0 +1,363 @@
+"""The worker: runs the student's notebook and then serves calls from the judge.
+
+UNTRUSTED SIDE. This file runs inside the sandbox, in the same process as student code, so
+nothing it reports is evidence of anything: the judge checks every reply (worker_reply.py) and
+computes every verdict itself. It imports only the standard library, numpy and wire.py, which
+sit beside it in the sandbox.
+
+Usage: python untrusted_worker.py (--fd N | --connect PATH) [--uid UID]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import builtins
+import importlib.abc
+import linecache
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np  # noqa: E402
+import wire  # noqa: E402
+
+HEAD_BYTES = 48 * 1024
+TAIL_BYTES = 16 * 1024
+REPR_BYTES = 8 * 1024
+
+
+class Capture:
+    """Collects what fd 1 and 2 receive, keeping a head and a tail of it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.marker_seen = threading.Event()
+        self.reset()
+
+    def reset(self, marker: bytes = b"") -> None:
+        with self.lock:
+            self.head, self.tail, self.total = bytearray(), bytearray(), 0
+            self.marker = marker
+            self.marker_seen.clear()
+
+    def feed(self, data: bytes) -> None:
+        with self.lock:
+            if self.marker and self.marker in data:
+                data = data.replace(self.marker, b"")
+                self.marker_seen.set()
+            self.total += len(data)
+            room = HEAD_BYTES - len(self.head)
+            if room > 0:
+                self.head += data[:room]
+                data = data[room:]
+            if data:
+                self.tail = (self.tail + data)[-TAIL_BYTES:]
+
+    def text(self) -> str:
+        with self.lock:
+            out = bytes(self.head)
+            skipped = self.total - len(self.head) - len(self.tail)
+            if skipped > 0:
+                out += f"\n... [{skipped} bytes of output not kept] ...\n".encode()
+            out += bytes(self.tail)
+        return out.decode("utf-8", errors="replace")
+
+
+def start_capture() -> Capture:
+    cap = Capture()
+    r, w = os.pipe()
+    os.dup2(w, 1)
+    os.dup2(w, 2)
+    os.close(w)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+    def pump() -> None:
+        while True:
+            try:
+                data = os.read(r, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            cap.feed(data)
+
+    threading.Thread(target=pump, daemon=True).start()
+    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
+    return cap
+
+
+def drain(cap: Capture) -> str:
+    """Flush the student's streams and wait until the pump has read everything up to now."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    try:
+        os.write(1, cap.marker)
+        cap.marker_seen.wait(2.0)
+    except OSError:
+        pass
+    return cap.text()
+
+
+class ForbiddenImports(importlib.abc.MetaPathFinder):
+    def __init__(self, names: list[str]) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in self.names:
+            raise ImportError(
+                f"import of '{top}' is not allowed in this assignment "
+                f"(forbidden: {', '.join(sorted(self.names))})"
+            )
+        return None
+
+
+class IgnoredMagics:
+    """What `get_ipython()` returns: magics and shell escapes do nothing under grading."""
+
+    def _skip(self, *args, **kwargs):
+        print(f"[grader] ignored IPython command: {' '.join(str(a) for a in args)[:80]}")
+
+    run_line_magic = run_cell_magic = system = getoutput = _skip
+
+
+def _timeout(signum, frame):
+    raise KeyboardInterrupt("time limit reached")
+
+
+class Worker:
+    def __init__(self, sock: socket.socket, cap: Capture) -> None:
+        self.sock = sock
+        self.cap = cap
+        self.ns: dict = {"__name__": "__main__", "__builtins__": builtins}
+        self.handles: dict[int, object] = {}
+        self.next_handle = 1
+        ip = IgnoredMagics()
+        self.ns["get_ipython"] = lambda: ip
+
+    # -- values ---------------------------------------------------------------------------
+    def to_handle(self, obj) -> dict:
+        hid = self.next_handle
+        self.next_handle += 1
+        self.handles[hid] = obj
+        return {"$h": hid, "type": type(obj).__name__}
+
+    def from_handle(self, tag: dict):
+        return self.handles[tag["$h"]]
+
+    def reply(self, header: dict, arrays: list | None = None) -> None:
+        wire.send(self.sock, header, arrays or [])
+
+    def reply_value(self, value, extra: dict | None = None) -> None:
+        arrays: list = []
+        header = {"ok": True, "value": wire.encode(value, arrays, self.to_handle)}
+        if extra:
+            header.update({k: wire.encode(v, arrays, self.to_handle) for k, v in extra.items()})
+        self.reply(header, arrays)
+
+    def error(self, exc: BaseException) -> dict:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell")]
+        cell = None
+        if frames:
+            try:
+                cell = int(frames[-1].filename[6:-1])
+            except ValueError:
+                pass
+        if isinstance(exc, SyntaxError) and exc.filename and exc.filename.startswith("<cell"):
+            cell = int(exc.filename[6:-1])
+        tb = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(exc), exc))
+        msg = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
+        return {"type": type(exc).__name__, "message": msg[:500], "traceback": tb[-8000:], "cell": cell}
+
+    # -- running code -------------------------------------------------------------------
+    def guarded(self, seconds: float, fn):
+        """Run fn under a soft time limit; returns (value, error dict | None, timed_out)."""
+        signal.signal(signal.SIGALRM, _timeout)
+        signal.setitimer(signal.ITIMER_REAL, max(0.001, seconds))
+        try:
+            return fn(), None, False
+        except KeyboardInterrupt as e:
+            return None, self.error(e), True
+        except BaseException as e:  # SystemExit included: exit() must not end the worker
+            return None, self.error(e), False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def op_exec(self, msg: dict) -> None:
+        index, source = int(msg["cell"]), msg["source"]
+        filename = f"<cell {index}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        self.cap.reset(uuid.uuid4().hex.encode())
+
+        def run():
+            tree = ast.parse(source, filename)
+            last = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last = ast.Expression(tree.body.pop().value)
+            exec(compile(tree, filename, "exec"), self.ns)
+            if last is not None:
+                return eval(compile(last, filename, "eval"), self.ns)
+            return None
+
+        start = time.monotonic()
+        value, err, timed_out = self.guarded(float(msg["seconds"]), run)
+        outputs = []
+        text = drain(self.cap)
+        if text:
+            outputs.append({"output_type": "stream", "name": "stdout", "text": text})
+        if value is not None and err is None:
+            try:
+                rep = repr(value)[:REPR_BYTES]
+            except BaseException as e:  # a hostile __repr__
+                rep = f"<repr failed: {type(e).__name__}>"
+            outputs.append({"output_type": "execute_result", "execution_count": None,
+                            "data": {"text/plain": rep}, "metadata": {}})
+        if err is not None:
+            outputs.append({"output_type": "error", "ename": err["type"][:200],
+                            "evalue": err["message"][:500],
+                            "traceback": err["traceback"].splitlines()[-60:]})
+        status = "timeout" if timed_out else ("error" if err else "ok")
+        self.reply({"ok": True, "status": status, "outputs": outputs,
+                    "message": err["message"] if err else "", "duration": time.monotonic() - start})
+
+    def target(self, msg: dict):
+        t = msg["target"]
+        if "handle" in t:
+            return self.handles[t["handle"]]
+        return _Namespace(self.ns)
+
+    def op_get(self, msg: dict) -> None:
+        obj, name = self.target(msg), msg["name"]
+        value, err, timed_out = self.guarded(float(msg["seconds"]), lambda: getattr(obj, name))
+        if err is not None:
+            missing = err["type"] == "AttributeError" and isinstance(obj, _Namespace)
+            self.reply({"ok": False, "error": err, "timeout": timed_out, "missing": missing})
+            return
+        self.reply_value(value)
+
+    def op_set(self, msg: dict) -> None:
+        obj = self.target(msg)
+        value = wire.decode_trusted(msg["value"], self.arrays, self.from_handle)
+        _, err, timed_out = self.guarded(float(msg["seconds"]), lambda: setattr(obj, msg["name"], value))
+        self.reply({"ok": err is None, "error": err, "timeout": timed_out})
+
+    def op_call(self, msg: dict) -> None:
+        fn = self.target(msg)
+        args = wire.decode_trusted(msg["args"], self.arrays, self.from_handle)
+        kwargs = wire.decode_trusted(msg["kwargs"], self.arrays, self.from_handle)
+        if msg.get("item") == "get":
+            call = lambda: fn[args[0]]  # noqa: E731
+        elif msg.get("item") == "set":
+            call = lambda: fn.__setitem__(args[0], args[1])  # noqa: E731
+        else:
+            call = lambda: fn(*args, **kwargs)  # noqa: E731
+        before = {i: a.copy() for i, a in enumerate(args) if isinstance(a, np.ndarray)}
+        self.cap.reset(uuid.uuid4().hex.encode())
+        value, err, timed_out = self.guarded(float(msg["seconds"]), call)
+        output = drain(self.cap)[-4000:]
+        if err is not None:
+            self.reply({"ok": False, "error": err, "timeout": timed_out, "output": output})
+            return
+        after_args = {}
+        for i in msg.get("restore", []):
+            a = args[i]
+            if isinstance(a, np.ndarray) and np.array_equal(a, before[i], equal_nan=True):
+                continue
+            after_args[str(i)] = a
+        after_kwargs = {k: kwargs[k] for k in msg.get("restore_kw", [])}
+        self.reply_value(value, {"after_args": after_args, "after_kwargs": after_kwargs,
+                                 "output": output})
+
+    def op_names(self, msg: dict) -> None:
+        names = sorted(k for k in self.ns if not k.startswith("_"))
+        self.reply({"ok": True, "names": names[:500]})
+
+    def op_setup(self, msg: dict) -> None:
+        if msg.get("forbidden"):
+            sys.meta_path.insert(0, ForbiddenImports(msg["forbidden"]))
+        random.seed(int(msg.get("seed", 0)))
+        np.random.seed(int(msg.get("seed", 0)))
+        self.reply({"ok": True, "pid": os.getpid(), "uid": os.getuid(), "python": sys.version.split()[0]})
+
+    def serve(self) -> None:
+        ops = {"exec": self.op_exec, "get": self.op_get, "set": self.op_set, "call": self.op_call,
+               "names": self.op_names, "setup": self.op_setup}
+        while True:
+            try:
+                msg, self.arrays = wire.recv_trusted(self.sock)
+            except EOFError:
+                return
+            op = ops.get(msg.get("op"))
+            if op is None:
+                self.reply({"ok": False, "error": {"type": "ProtocolError", "message": "unknown op"}})
+                continue
+            try:
+                op(msg)
+            except KeyError as e:  # a handle the judge does not hold, or a malformed request
+                self.reply({"ok": False, "error": {"type": "ProtocolError", "message": f"bad request {e}"}})
+
+
+class _Namespace:
+    """getattr/setattr view of the notebook's globals."""
+
+    def __init__(self, ns: dict) -> None:
+        object.__setattr__(self, "_ns", ns)
+
+    def __getattr__(self, name):
+        try:
+            return self._ns[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self._ns[name] = value
+
+
+def drop_privileges(uid: int) -> None:
+    if os.getuid() != 0:
+        return
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise SystemExit("worker could not drop root")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fd", type=int)
+    parser.add_argument("--connect")
+    parser.add_argument("--uid", type=int)
+    args = parser.parse_args()
+    if args.uid is not None:
+        drop_privileges(args.uid)
+    if args.fd is not None:
+        sock = socket.socket(fileno=args.fd)
+    else:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(args.connect)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails instead of killing us
+    cap = start_capture()
+    Worker(sock, cap).serve()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Reading what the untrusted worker sends back: size caps, then parsing, then a schema check.
+
+Everything that crosses from the worker to the judge passes through `recv_reply`. A reply that
+is too large, malformed or off-schema raises `BadReply`; the session then kills the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from grader.wire import DTYPES, HEADER, MAX_DEPTH
+
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+MAX_ARRAY_BYTES = 512 * 1024 * 1024
+MAX_ARRAYS = 100_000
+MAX_NDIM = 32
+MAX_TYPE_NAME = 200
+
+
+class BadReply(Exception):
+    """The worker sent something the judge will not accept."""
+
+
+class ReplyTimeout(Exception):
+    """The worker did not answer before the deadline."""
+
+
+def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ReplyTimeout()
+        sock.settimeout(remaining)
+        try:
+            k = sock.recv_into(view[got:], min(n - got, 1 << 20))
+        except socket.timeout:
+            raise ReplyTimeout() from None
+        except OSError as e:
+            raise EOFError(str(e)) from None
+        if k == 0:
+            raise EOFError("the worker closed the channel")
+        got += k
+    return bytes(buf)
+
+
+def _no_constants(name: str) -> Any:
+    raise BadReply(f"non-standard JSON constant {name}")
+
+
+def recv_reply(sock: socket.socket, deadline: float) -> tuple[dict, list[np.ndarray]]:
+    """Read one frame from the worker: cap sizes, parse JSON, check the array table."""
+    (size,) = HEADER.unpack(_recv_exact(sock, HEADER.size, deadline))
+    if size > MAX_HEADER_BYTES:
+        raise BadReply(f"reply header of {size} bytes exceeds {MAX_HEADER_BYTES}")
+    raw = _recv_exact(sock, size, deadline)
+    try:
+        header = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise BadReply(f"reply is not valid JSON: {e}") from None
+    if not isinstance(header, dict):
+        raise BadReply("reply is not a JSON object")
+    table = header.get("arrays", [])
+    if not isinstance(table, list) or len(table) > MAX_ARRAYS:
+        raise BadReply("bad array table")
+    metas, total = [], 0
+    for meta in table:
+        if not isinstance(meta, dict) or meta.get("dtype") not in DTYPES:
+            raise BadReply(f"array of refused dtype {str(meta)[:80]}")
+        shape = meta.get("shape")
+        if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+                or not all(type(d) is int and 0 <= d <= MAX_ARRAY_BYTES for d in shape)):
+            raise BadReply(f"bad array shape {str(shape)[:80]}")
+        dtype = np.dtype(meta["dtype"])
+        nbytes = math.prod(shape) * dtype.itemsize
+        total += nbytes
+        if total > MAX_ARRAY_BYTES:
+            raise BadReply(f"reply carries more than {MAX_ARRAY_BYTES // 2**20} MiB of arrays")
+        metas.append((dtype, tuple(shape), nbytes))
+    arrays = []
+    for dtype, shape, nbytes in metas:
+        data = _recv_exact(sock, nbytes, deadline) if nbytes else b""
+        arrays.append(np.frombuffer(data, dtype=dtype).reshape(shape).copy())
+    return header, arrays
+
+
+def decode_value(value: Any, arrays: list[np.ndarray], make_handle: Callable[[int, str], Any],
+                 depth: int = 0) -> Any:
+    """Turn tagged JSON from the worker into judge-side values, checking every tag."""
+    if depth > MAX_DEPTH + 2:
+        raise BadReply("value nested too deeply")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [decode_value(v, arrays, make_handle, depth + 1) for v in value]
+    if not isinstance(value, dict) or len(value) not in (1, 2):
+        raise BadReply("malformed value")
+    if "$nd" in value or "$np" in value:
+        idx = value.get("$nd", value.get("$np"))
+        if type(idx) is not int or not 0 <= idx < len(arrays):
+            raise BadReply("array reference out of range")
+        return arrays[idx] if "$nd" in value else arrays[idx][()]
+    if "$tuple" in value and isinstance(value["$tuple"], list):
+        return tuple(decode_value(v, arrays, make_handle, depth + 1) for v in value["$tuple"])
+    if "$dict" in value and isinstance(value["$dict"], list):
+        out = {}
+        for pair in value["$dict"]:
+            if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) in (str, int)):
+                raise BadReply("malformed dict entry")
+            out[pair[0]] = decode_value(pair[1], arrays, make_handle, depth + 1)
+        return out
+    if "$float" in value:
+        if value["$float"] not in ("nan", "inf", "-inf"):
+            raise BadReply("malformed float")
+        return float(value["$float"])
+    if "$h" in value:
+        hid, tname = value["$h"], value.get("type", "object")
+        if type(hid) is not int or not isinstance(tname, str):
+            raise BadReply("malformed handle")
+        return make_handle(hid, tname[:MAX_TYPE_NAME])
+    raise BadReply(f"unknown tag {str(list(value))[:40]}")
+
+
+def require(header: dict, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    """Schema check for one field of a reply header."""
+    if key not in header:
+        if default is ...:
+            raise BadReply(f"reply lacks {key!r}")
+        return default
+    value = header[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadReply(f"reply field {key!r} has the wrong type")
+    return value
