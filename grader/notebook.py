@@ -49,9 +49,13 @@ def read_notebook(path: Path) -> dict[str, Any]:
         raise BadNotebook(f"{path}: nbformat {major} notebooks are not supported; open and save it in "
                           "Jupyter to upgrade it to version 4")
     try:
+        import warnings
+
         import nbformat
 
-        nbformat.validate(nbformat.from_dict(nb))
+        with warnings.catch_warnings():  # e.g. MissingIDFieldWarning: noise on stderr, not an error
+            warnings.simplefilter("ignore")
+            nbformat.validate(nbformat.from_dict(nb))
     except Exception as e:  # nbformat raises several kinds
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BadNotebook(f"{path}: not a valid nbformat 4 notebook: {first[:200]}") from None
