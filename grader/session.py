@@ -25,6 +25,10 @@ GRACE_SECONDS = 3.0  # how long past its own soft limit the worker may take to a
 class WorkerCrashed(Exception):
     """The worker died, hung, or sent garbage; the session will restart it if it may."""
 
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -81,7 +85,7 @@ class WorkerSession:
                                       "seconds": seconds}, seconds)
         except WorkerCrashed as e:
             self.skip.add(cell.index)
-            status = "timeout" if "time limit" in str(e) else "crashed"
+            status = "timeout" if e.timed_out else "crashed"
             message = (f"cut off: ran past its {seconds:g} s limit and ignored the interrupt; "
                        "the worker was restarted without this cell") if status == "timeout" else (
                        f"the notebook's process died in this cell ({e}); "
@@ -141,9 +145,9 @@ class WorkerSession:
     def _kill(self, why: str) -> str:
         reason = why
         if self.worker is not None:
-            self.worker.kill()
-            if not why:
+            if not why:  # it ended by itself: let it finish dying so its exit status is its own
                 reason = self.worker.exit_reason()
+            self.worker.kill()
             cleanup = getattr(self.worker, "cleanup", None)
             if cleanup:
                 cleanup()
@@ -161,7 +165,8 @@ class WorkerSession:
             wire.send(self.worker.sock, header, list(arrays))
             return recv_reply(self.worker.sock, deadline)
         except ReplyTimeout:
-            raise WorkerCrashed(self._kill(f"past its {seconds:g} s time limit and did not stop")) from None
+            raise WorkerCrashed(self._kill(f"ran past its {seconds:g} s time limit and did not stop"),
+                                timed_out=True) from None
         except (EOFError, OSError):
             raise WorkerCrashed(self._kill("")) from None
         except BadReply as e:

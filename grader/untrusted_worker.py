@@ -354,8 +354,17 @@ def main() -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(args.connect)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails instead of killing us
+    # A process the student forks must never speak on the channel: its copy of the socket is closed.
+    os.register_at_fork(after_in_child=sock.close)
     cap = start_capture()
-    Worker(sock, cap).serve()
+    main_pid = os.getpid()
+    try:
+        Worker(sock, cap).serve()
+    except OSError:
+        pass
+    finally:
+        if os.getpid() != main_pid:  # a forked child that fell back into the serve loop
+            os._exit(0)
     os._exit(0)
 
 

@@ -1,0 +1,230 @@
+"""The worker and the judge's session: execution semantics, the proxies, restarts, the protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader.assignment import Limits
+from grader.notebook import strip_ipython
+from grader.remote import Handle, MissingName, StudentError, Submission, WorkerLost
+from grader.sandbox import WorkerSpec, get_backend
+from grader.session import Cell, WorkerSession
+
+FAST = Limits(cell_seconds=3, notebook_seconds=30, call_seconds=3, max_restarts=2)
+
+
+def start(sources: list[str], limits: Limits = FAST, forbidden: tuple[str, ...] = ()):
+    cells = [Cell(i, strip_ipython(src)) for i, src in enumerate(sources)]
+    session = WorkerSession(get_backend("process"), WorkerSpec(limits=limits), cells, forbidden=forbidden)
+    runs = session.run_notebook()
+    return session, runs, Submission(session)
+
+
+@pytest.fixture
+def worker_of():
+    sessions = []
+
+    def make(sources, **kw):
+        s = start(sources, **kw)
+        sessions.append(s[0])
+        return s
+
+    yield make
+    for s in sessions:
+        s.close()
+
+
+def test_cells_run_in_order_and_errors_do_not_stop_later_cells(worker_of):
+    session, runs, sub = worker_of([
+        "x = 1\nprint('hello')",
+        "raise ValueError('boom')",
+        "y = x + 1\ny",
+    ])
+    assert [r.status for r in runs] == ["ok", "error", "ok"]
+    assert runs[0].outputs[0]["text"] == "hello\n"
+    assert runs[1].message == "ValueError: boom"
+    assert runs[2].outputs[-1]["data"]["text/plain"] == "2"
+    assert sub.y == 2
+
+
+def test_arrays_come_back_as_numpy_and_objects_as_handles(worker_of):
+    _, _, sub = worker_of([
+        "import numpy as np\n"
+        "def f(x):\n    return x * 2, {'shape': x.shape, 'x': x}\n"
+        "class Net:\n    def __init__(self):\n        self.params = {'W': np.ones((2, 3))}\n"
+        "    def loss(self, X):\n        return X @ self.params['W']\n"
+    ])
+    x = np.arange(6, dtype=np.float64).reshape(2, 3)
+    out, cache = sub.f(x)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float64
+    np.testing.assert_array_equal(out, x * 2)
+    assert cache["shape"] == (2, 3)
+    net = sub.Net()
+    assert isinstance(net, Handle)
+    assert net.params["W"].shape == (2, 3)
+    net.params = {"W": np.full((2, 3), 2.0)}
+    np.testing.assert_array_equal(net.loss(np.ones((1, 2))), [[4.0, 4.0, 4.0]])
+
+
+def test_in_place_changes_to_arguments_are_copied_back(worker_of):
+    _, _, sub = worker_of([
+        "def step(x, bn_param):\n"
+        "    bn_param['running_mean'] = 0.9 * bn_param['running_mean'] + 1\n"
+        "    bn_param['count'] = bn_param.get('count', 0) + 1\n"
+        "    x += 1\n"
+        "    return None\n"
+    ])
+    x = np.zeros(3)
+    bn = {"running_mean": np.zeros(3), "mode": "train"}
+    sub.step(x, bn)
+    np.testing.assert_array_equal(x, np.ones(3))
+    np.testing.assert_array_equal(bn["running_mean"], np.ones(3))
+    assert bn["count"] == 1
+
+
+def test_student_exceptions_name_the_function_and_cell(worker_of):
+    _, _, sub = worker_of(["import numpy as np", "def f(x):\n    return x.reshape(7)"])
+    with pytest.raises(StudentError, match=r"f\(\.\.\.\) raised ValueError: .*\(cell 1\)"):
+        sub.f(np.zeros(3))
+    with pytest.raises(MissingName, match="g is not defined"):
+        sub.g
+
+
+def test_a_hanging_cell_is_interrupted_and_later_cells_run(worker_of):
+    _, runs, sub = worker_of(["a = 1", "while True:\n    pass", "b = a + 1"])
+    assert [r.status for r in runs] == ["ok", "timeout", "ok"]
+    assert "KeyboardInterrupt" in runs[1].message
+    assert sub.b == 2
+
+
+def test_a_cell_that_ignores_the_interrupt_is_killed_and_skipped(worker_of):
+    stubborn = ("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+                "while True:\n    pass")
+    session, runs, sub = worker_of(["a = 1", stubborn, "b = a + 1"])
+    assert [r.status for r in runs] == ["ok", "timeout", "ok"]
+    assert "ignored the interrupt" in runs[1].message
+    assert sub.b == 2  # the restarted worker re-ran cell 0 and skipped cell 1
+    assert session.restarts == 1
+
+
+def test_exit_in_a_cell_does_not_end_grading(worker_of):
+    _, runs, sub = worker_of(["import sys\nsys.exit(0)", "import os\nos._exit(1)", "c = 3"])
+    assert runs[0].status == "error" and "SystemExit" in runs[0].message
+    assert runs[1].status == "crashed" and "exited with code 1" in runs[1].message
+    assert sub.c == 3
+
+
+def test_a_crash_during_a_call_fails_that_call_and_the_worker_restarts(worker_of):
+    session, _, sub = worker_of(["import os\nn = 5\ndef die():\n    os._exit(3)\n"])
+    with pytest.raises(WorkerLost, match="exited with code 3"):
+        sub.die()
+    assert sub.n == 5
+    assert session.restarts == 1
+
+
+def test_restarts_are_bounded(worker_of):
+    session, _, sub = worker_of(["import os\ndef die():\n    os._exit(3)\n"],
+                                limits=Limits(cell_seconds=3, call_seconds=3, max_restarts=1))
+    with pytest.raises(WorkerLost):
+        sub.die()
+    with pytest.raises(WorkerLost):
+        sub.die()
+    with pytest.raises(WorkerLost, match="stopped restarting"):
+        sub.die
+    assert session.restarts == 1
+
+
+def test_a_call_past_its_limit_is_interrupted(worker_of):
+    _, _, sub = worker_of(["def spin():\n    while True:\n        pass\n", "k = 1"])
+    with pytest.raises(WorkerLost, match="time limit"):
+        sub.spin()
+    assert sub.k == 1
+
+
+def test_output_cannot_corrupt_the_channel(worker_of):
+    _, runs, sub = worker_of([
+        "import os, sys\n"
+        "def noisy(x):\n"
+        "    print('x' * 100000)\n"
+        "    os.write(1, b'\\x00\\x00\\x00\\x10{\"ok\": true}')\n"
+        "    sys.stderr.write('err' * 1000)\n"
+        "    return x + 1\n"
+        "print('y' * 3_000_000)"
+    ])
+    assert runs[0].status == "ok"
+    assert "bytes of output not kept" in runs[0].outputs[0]["text"]
+    assert len(runs[0].outputs[0]["text"]) < 100_000
+    assert sub.noisy(np.float64(1.0)) == 2.0
+
+
+def test_forbidden_imports_fail_with_a_reason(worker_of):
+    _, runs, _ = worker_of(["import torch", "from jax import numpy"], forbidden=("torch", "jax"))
+    assert runs[0].status == "error"
+    assert "import of 'torch' is not allowed in this assignment" in runs[0].message
+    assert "'jax' is not allowed" in runs[1].message
+
+
+def test_ipython_syntax_does_not_crash_grading(worker_of):
+    _, runs, sub = worker_of([
+        "%matplotlib inline\nimport numpy as np\n!pip install torch\nfiles = !ls\nz = 1",
+        "%%time\nw = 2",
+        "%%bash\necho hi",
+    ])
+    assert [r.status for r in runs] == ["ok", "ok", "ok"]
+    assert sub.z == 1 and sub.w == 2
+
+
+def test_forked_children_cannot_answer_for_the_worker(worker_of):
+    _, runs, sub = worker_of([
+        "import os, time\npid = os.fork()\nif pid == 0:\n    time.sleep(0.2)\nv = 7",
+    ])
+    assert runs[0].status == "ok"
+    assert sub.v == 7
+
+
+def test_the_worker_runs_unprivileged_without_network():
+    _, _, sub = start([
+        "import os, socket\n"
+        "uid = os.getuid()\n"
+        "try:\n    socket.create_connection(('127.0.0.1', 22), timeout=1); net = 'open'\n"
+        "except OSError as e:\n    net = type(e).__name__\n"
+    ])
+    try:
+        if sub._session.description.startswith("plain"):
+            pytest.skip("bubblewrap is not installed")
+        assert sub.net != "open"
+        import os
+
+        if os.geteuid() == 0:
+            assert sub.uid != 0
+    finally:
+        sub._session.close()
+
+
+def test_reply_checks_refuse_bad_frames():
+    import json
+    import socket
+
+    from grader.wire import HEADER
+    from grader.worker_reply import BadReply, recv_reply
+
+    def frame(header: dict, payload: bytes = b"") -> bytes:
+        body = json.dumps(header).encode()
+        return HEADER.pack(len(body)) + body + payload
+
+    cases = [
+        frame({"arrays": [{"dtype": "|O", "shape": [1]}]}),
+        frame({"arrays": [{"dtype": "<f8", "shape": [-1]}]}),
+        frame({"arrays": [{"dtype": "<f8", "shape": [1 << 30, 1 << 30]}]}),
+        HEADER.pack(1 << 30),
+        HEADER.pack(5) + b"[1,2]",
+        HEADER.pack(3) + b"NaN",
+    ]
+    for raw in cases:
+        a, b = socket.socketpair()
+        a.sendall(raw)
+        with pytest.raises(BadReply):
+            recv_reply(b, deadline=__import__("time").monotonic() + 2)
+        a.close()
+        b.close()
