@@ -56,6 +56,19 @@ def prepare(path: Path, assignment_id: str | None = None, course: Path | None = 
         raise BadInput(str(e)) from None
 
 
+def worker_spec(assignment: Assignment, data_dir: Path | None, slot: int = 0) -> WorkerSpec:
+    """The sandbox settings for one of `assignment`'s workers.
+
+    The masks hide everything judge-only that could sit inside a path the sandbox must expose
+    (the Python environment): the installed grader package, which holds the packaged course,
+    the course folder, cached held-out splits and scikit-learn's bundled datasets.
+    """
+    secret_file = os.environ.get("GRADER_SECRET_FILE")
+    masks = (PACKAGE_DIR, assignment.course, assignment.root, datasets.cache_dir(),
+             *datasets.sensitive_paths(), *([Path(secret_file)] if secret_file else []))
+    return WorkerSpec(limits=assignment.limits, data_dir=data_dir, masks=masks, slot=slot)
+
+
 def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "notebook.ipynb",
           mode: str = "submit", sandbox: str = "process", slot: int = 0,
           on_cell: Callable[[CellRun], None] | None = None,
@@ -73,9 +86,7 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     try:
         data_dir = work / "data"
         datasets.write_public(assignment.datasets, data_dir)
-        masks = (PACKAGE_DIR, assignment.course, assignment.root, datasets.cache_dir(),
-                 *datasets.sensitive_paths())
-        spec = WorkerSpec(limits=assignment.limits, data_dir=data_dir, masks=masks, slot=slot)
+        spec = worker_spec(assignment, data_dir, slot)
         session = WorkerSession(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports,
                                 seed=0, on_cell=on_cell)
         with warnings.catch_warnings(record=True) as caught:

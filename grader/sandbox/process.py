@@ -166,7 +166,8 @@ class ProcessBackend:
         if spec.data_dir:
             cmd += ["--ro-bind", str(spec.data_dir), f"{HOME}/data"]
         cmd += ["--chdir", HOME, "--clearenv"]
-        for key, value in {"PATH": "/usr/bin:/bin", "HOME": HOME, **self._worker_env(spec)}.items():
+        env = {"PATH": "/usr/bin:/bin", "HOME": HOME, "DLGRADE_PRIVATE_PIDS": "1", **self._worker_env(spec)}
+        for key, value in env.items():
             cmd += ["--setenv", key, value]
         cmd += [sys.executable, "-s", f"{WORKER_DIR}/untrusted_worker.py", "--fd", str(fd)]
         if as_root:
