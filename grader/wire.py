@@ -45,20 +45,20 @@ def encode(value: Any, arrays: list[np.ndarray], to_handle: Callable[[Any], dict
 
     Objects that are not data go through `to_handle` (worker side); without it they are an error.
     """
+    if isinstance(value, np.generic) and np.dtype(type(value)).str in DTYPES:
+        arrays.append(np.asarray(value))  # before float: np.float64 subclasses float
+        return {"$np": len(arrays) - 1}
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+    if isinstance(value, int):
+        return int(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else {"$float": repr(value)}
+        return float(value) if math.isfinite(value) else {"$float": repr(float(value))}
     if depth > MAX_DEPTH:
         return _handle_or_fail(value, to_handle)
     if isinstance(value, np.ndarray) and value.dtype.str in DTYPES:
         arrays.append(np.ascontiguousarray(value))
         return {"$nd": len(arrays) - 1}
-    if isinstance(value, np.generic) and np.dtype(type(value)).str in DTYPES:
-        arrays.append(np.asarray(value))
-        return {"$np": len(arrays) - 1}
     if type(value) is tuple:
         return {"$tuple": [encode(v, arrays, to_handle, depth + 1) for v in value]}
     if type(value) is list:

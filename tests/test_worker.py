@@ -228,3 +228,19 @@ def test_reply_checks_refuse_bad_frames():
             recv_reply(b, deadline=__import__("time").monotonic() + 2)
         a.close()
         b.close()
+
+
+def test_scalars_keep_their_types_and_non_finite_values(worker_of):
+    _, _, sub = worker_of([
+        "import numpy as np\n"
+        "def values():\n"
+        "    return (np.float64('nan'), float('inf'), np.float32(1.5), np.int64(3), True, -0.0,\n"
+        "            [1, 'a', None], {'k': np.bool_(True)})\n"
+    ])
+    v = sub.values()
+    assert isinstance(v[0], np.float64) and np.isnan(v[0])
+    assert v[1] == float("inf")
+    assert isinstance(v[2], np.float32) and v[2] == 1.5
+    assert isinstance(v[3], np.int64) and v[3] == 3
+    assert v[4] is True and v[6] == [1, "a", None]
+    assert v[7]["k"] == np.True_
