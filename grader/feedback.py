@@ -67,7 +67,9 @@ CELL_STATUSES = ("ok", "error", "timeout", "crashed", "skipped")
 PROBLEM_CELL_STATUSES = ("error", "timeout", "crashed", "skipped", "unknown")
 TEST_STATUSES = ("passed", "partial", "failed", "error")
 
-_TEXT_MIMETYPES = ("text/html", "text/markdown", "text/latex", "text/plain")
+#: Text forms, best first. LaTeX comes after plain text: math is not typeset (no MathJax),
+#: and sympy's "x**2" reads better than "$\\displaystyle x^{2}$".
+_TEXT_MIMETYPES = ("text/html", "text/markdown", "text/plain", "text/latex")
 _IMAGE_MIMETYPES = ("image/png", "image/jpeg")
 _SVG_MIMETYPE = "image/svg+xml"
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/=\s]*\Z")
@@ -394,7 +396,7 @@ def _cell_label(index: int, run: CellRun | None, count: int | None) -> tuple[str
     status = run.status if run.status in CELL_STATUSES else "unknown"
     parts.append(status)
     if isinstance(run.duration, (int, float)) and run.duration > 0:
-        parts.append(f"{run.duration:.2f} s")
+        parts.append(f"{run.duration:.2f} s" if run.duration >= 0.01 else "<0.01 s")
     return status, " · ".join(parts)
 
 
@@ -701,6 +703,7 @@ def render_feedback(
         due=str(due) if due else "",
         due_over=due_over,
         tests=rows,
+        test_counts=[(s, n) for s in (*TEST_STATUSES, "unknown") if (n := sum(r["status"] == s for r in rows))],
         problem_cells=[i for i in code if i.problem],
         cell_counts=sorted(counts.items()),
         code_cells=len(code),

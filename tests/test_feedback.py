@@ -126,6 +126,11 @@ HOSTILE_OUTPUTS = {
             "data": {"text/plain": "42", "text/latex": f"<script>{JS}</script>"},
             "metadata": {},
         },
+        {
+            "output_type": "display_data",
+            "data": {"text/latex": f"$x$ <script>{JS}</script>"},
+            "metadata": {},
+        },
     ),
 }
 
@@ -238,6 +243,7 @@ def test_hostile_notebook_renders_inert(tmp_path):
     # and the markdown, the streams, the html output and the traceback all made it
     assert "Part 1" in page.text and "[1. 1. 1.]" in page.text and "bold ok" in page.text
     assert "shapes do not match" in page.text and "md output" in page.text
+    assert "$x$ <script>" in page.text  # a LaTeX-only output, as text
     assert "STALE OUTPUT" not in page.text  # the worker's outputs replace what the student saved
     assert page.find("b") and any(t == "strong" for t, _ in page.tags)  # harmless markup stays markup
 
@@ -348,6 +354,7 @@ def test_test_table(tmp_path):
     page = Page(render(tmp_path))
     rows = [a for t, a in page.tags if t == "tr" and (a.get("class") or "").startswith("dlg-r-")]
     assert [r["class"] for r in rows] == ["dlg-r-failed", "dlg-r-passed", "dlg-r-partial", "dlg-r-error"]
+    assert "4 tests:" in page.text and "1 failed" in page.text and "1 partial" in page.text
     for name in ("test_affine_forward_dw", "test_relu_forward", "test_hidden_grad", "test_late_loss"):
         assert name in page.text
     assert "0 / 10" in page.text and "10 / 10" in page.text and "5 / 10" in page.text and "2.5 / 10" in page.text
