@@ -60,6 +60,15 @@ MAX_NOTEBOOK_CHARS = 4_000_000
 MAX_HIGHLIGHT_CHARS = 300_000
 #: Grading errors shown.
 MAX_ERRORS = 100
+#: User HTML (a markdown cell, a text/html or text/markdown output) costing more than this
+#: to sanitise, or nested deeper, is shown as source text. The sanitiser (html5lib) takes
+#: ~0.1 ms a tag and ~25 us an entity, and much longer on deep or misnested markup; the
+#: cost is counted as tags + entities / 4 (see `html_cost`).
+MAX_HTML_COST = 4_000
+MAX_HTML_DEPTH = 100
+#: Sanitiser cost allowed for one page (about a second and a half); later user HTML is
+#: shown as source text.
+MAX_PAGE_HTML_COST = 12_000
 #: If the rendered notebook is still larger than this, it is left out of the page.
 MAX_FRAGMENT_CHARS = 25_000_000
 
@@ -152,6 +161,49 @@ def clean_html(fragment: Any) -> str:
         )
     text = fragment.decode("utf-8", "replace") if isinstance(fragment, bytes) else str(fragment)
     return _cleaner.clean(text)
+
+
+_TAG_RE = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
+_VOID_TAGS = frozenset("area base br col embed hr img input link meta source track wbr".split())
+
+
+def html_cost(fragment: str) -> tuple[int, int]:
+    """(cost to sanitise, deepest nesting) of `fragment`, roughly, without parsing it."""
+    cost = fragment.count("<") + fragment.count("&") // 4
+    depth = deepest = 0
+    if cost <= MAX_HTML_COST:
+        for m in _TAG_RE.finditer(fragment):
+            if m.group(1):
+                depth = max(depth - 1, 0)
+            elif m.group(2).lower() not in _VOID_TAGS:
+                depth += 1
+                deepest = max(deepest, depth)
+    return cost, deepest
+
+
+class Sanitiser:
+    """nbconvert's `clean_html` filter for one page: `clean_html` within a budget.
+
+    User HTML that is too large or too deeply nested for the sanitiser, or that comes
+    after the page's budget is spent, is shown as escaped source text instead."""
+
+    def __init__(self, page_cost: int = MAX_PAGE_HTML_COST) -> None:
+        self.cost_left = page_cost
+        self.as_text = 0
+
+    def __call__(self, fragment: Any) -> str:
+        text = fragment.decode("utf-8", "replace") if isinstance(fragment, bytes) else str(fragment)
+        cost, depth = html_cost(text)
+        if cost > MAX_HTML_COST or depth > MAX_HTML_DEPTH or cost > self.cost_left:
+            self.as_text += 1
+            if cost > MAX_HTML_COST or depth > MAX_HTML_DEPTH:
+                why = "too large or too deeply nested to render"
+            else:
+                why = "the page's budget for rendering HTML is spent"
+            return (f'<div class="dlg-note">HTML shown as source: {why}</div>'
+                    f'<pre class="dlg-html-source">{html.escape(text)}</pre>')
+        self.cost_left -= cost
+        return clean_html(text)
 
 
 _DANGEROUS_TAGS = frozenset(
@@ -497,7 +549,9 @@ def _exporter(templates: Path) -> Any:
         formatter = HtmlFormatter(cssclass="highlight hl-python")
 
         def highlight_code(source: str, language: str = "python", metadata: Any = None) -> str:
-            # pygments escapes everything; nbconvert's template runs clean_html over it anyway
+            # pygments escapes all text and writes only <div>, <pre> and <span class>; our
+            # cell template does not run clean_html over it (slow on token-dense markup),
+            # the whole fragment is checked by unsafe_html afterwards
             return highlight(source, lexer, formatter)
 
         class FeedbackExporter(HTMLExporter):
@@ -505,7 +559,8 @@ def _exporter(templates: Path) -> Any:
             texts and the lab template's tabindex attributes, and whose CSS selectors
             take ~0.3 s to compile on first use (this runs in `grade check`). Code is
             highlighted as Python with one cached lexer and formatter (nbconvert builds a
-            formatter per cell, ~3 ms each)."""
+            formatter per cell, ~3 ms each). The `clean_html` filter is set per render
+            (a `Sanitiser` with that page's budget)."""
 
             def from_notebook_node(self, nb: Any, resources: Any = None, **kw: Any) -> Any:
                 self.register_filter("highlight_code", highlight_code)
@@ -516,7 +571,6 @@ def _exporter(templates: Path) -> Any:
         exporter = FeedbackExporter(
             template_name="basic",
             template_file=str(templates / "feedback_cells.html.j2"),
-            filters={"clean_html": clean_html},
             exclude_input_prompt=True,
             exclude_output_prompt=True,
             # none of nbconvert's preprocessors is wanted (the notebook is rebuilt above),
@@ -530,11 +584,14 @@ def _exporter(templates: Path) -> Any:
     return _exporters[key]
 
 
-def _render_notebook(nb: dict[str, Any], templates: Path) -> str:
+def _render_notebook(nb: dict[str, Any], templates: Path) -> tuple[str, Sanitiser]:
     import nbformat
 
-    body, _ = _exporter(templates).from_notebook_node(nbformat.from_dict(nb))
-    return body
+    exporter = _exporter(templates)
+    sanitiser = Sanitiser()
+    exporter.register_filter("clean_html", sanitiser)  # used by the template when sanitize_html is on
+    body, _ = exporter.from_notebook_node(nbformat.from_dict(nb))
+    return body, sanitiser
 
 
 # --------------------------------------------------------------------------- page
@@ -658,7 +715,10 @@ def render_feedback(
     due_over = due_passed(due, now)
 
     nb, infos, notes = _prepare_notebook(notebook, result)
-    fragment = _render_notebook(nb, templates)
+    fragment, sanitiser = _render_notebook(nb, templates)
+    if sanitiser.as_text:
+        notes.append(f"{sanitiser.as_text} HTML output(s) or markdown cell(s) shown as source text: "
+                     "too large or too deeply nested to render")
     problems = unsafe_html(fragment)
     if problems:
         _log.error("feedback: notebook HTML left out, it was not inert: %s", problems[:5])

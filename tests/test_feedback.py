@@ -589,3 +589,42 @@ def test_render_is_fast(tmp_path):
     t0 = time.perf_counter()
     render(tmp_path)
     assert time.perf_counter() - t0 < 1.0
+
+
+# ------------------------------------------------------------------------------ sanitiser cost
+
+@pytest.mark.parametrize("markup", ["<div>" * 4_000, "<b><i><a>" * 2_000, "<p>x</p>" * 2_500,
+                                    "<i>x" * 4_500])
+def test_costly_html_shown_as_source(tmp_path, markup):
+    """Markup that would take html5lib seconds is shown as escaped source, quickly."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("show()"), nbformat.v4.new_markdown_cell(markup)])
+    res = make_result(tests=(), cells=(CellRun(0, "ok", 0, ({"output_type": "display_data",
+                                                             "data": {"text/html": markup}, "metadata": {}},)),))
+    render(tmp_path, res, nb)  # warm
+    t0 = time.process_time()
+    page = Page(render(tmp_path, res, nb))
+    assert time.process_time() - t0 < 1.5
+    assert_inert(page)
+    assert "HTML shown as source: too large or too deeply nested to render" in page.text
+    assert "shown as source text" in page.text  # noted under grading errors
+
+
+def test_page_html_budget(tmp_path):
+    table = "<table>" + "<tr><td>1</td><td>2</td></tr>" * 200 + "</table>"  # ~1,000 tags: fine alone
+    n = 30
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"df{i}") for i in range(n)])
+    res = make_result(tests=(), cells=tuple(CellRun(i, "ok", 0, ({"output_type": "execute_result", "execution_count": i,
+                                                                  "data": {"text/html": table}, "metadata": {}},))
+                                            for i in range(n)))
+    page = Page(render(tmp_path, res, nb))
+    rendered = len(page.find("table"))
+    assert 5 <= rendered < n
+    assert page.text.count("the page's budget for rendering HTML is spent") == n - rendered
+    assert_inert(page)
+
+
+def test_html_cost():
+    assert fb.html_cost("<p>a</p>") == (2, 1)
+    assert fb.html_cost("<br><img src=x><p>a</p>")[1] == 1
+    assert fb.html_cost("<div>" * 50)[1] == 50
+    assert fb.html_cost("&lt;" * 8)[0] == 2
