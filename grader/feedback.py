@@ -74,7 +74,9 @@ MAX_FRAGMENT_CHARS = 25_000_000
 
 CELL_STATUSES = ("ok", "error", "timeout", "crashed", "skipped")
 PROBLEM_CELL_STATUSES = ("error", "timeout", "crashed", "skipped", "unknown")
-TEST_STATUSES = ("passed", "partial", "failed", "error")
+#: Test statuses the page knows (grader.results.STATUSES, and "skipped" from the pytest plugin);
+#: anything else is shown as "unknown".
+TEST_STATUSES = ("passed", "partial", "failed", "error", "skipped")
 
 #: Text forms, best first. LaTeX comes after plain text: math is not typeset (no MathJax),
 #: and sympy's "x**2" reads better than "$\\displaystyle x^{2}$".
@@ -82,7 +84,6 @@ _TEXT_MIMETYPES = ("text/html", "text/markdown", "text/plain", "text/latex")
 _IMAGE_MIMETYPES = ("image/png", "image/jpeg")
 _SVG_MIMETYPE = "image/svg+xml"
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/=\s]*\Z")
-_STYLE_BLOCK_RE = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.IGNORECASE | re.DOTALL)
 
 _log = logging.getLogger("dlgrade.feedback")
 
@@ -307,6 +308,26 @@ def _clean_image(value: Any, budget: _Budget) -> str | None:
     return data
 
 
+def strip_style_blocks(text: str) -> str:
+    """`text` without its <style>...</style> blocks (pandas writes one before each table,
+    and the sanitiser would show it as text). Linear time, whatever the input."""
+    low = text.lower()
+    pos, parts = 0, []
+    while (start := low.find("<style", pos)) >= 0:
+        if low[start + 6:start + 7].isalnum():  # <styles> or the like: not a style tag
+            parts.append(text[pos:start + 6])
+            pos = start + 6
+            continue
+        end = low.find("</style", start)
+        close = low.find(">", end) if end >= 0 else -1
+        if close < 0:
+            break
+        parts.append(text[pos:start])
+        pos = close + 1
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
 def _clean_data(data: Any, budget: _Budget) -> dict[str, str]:
     """A mime bundle reduced to the types we render (one image or one text form), capped."""
     if not isinstance(data, dict):
@@ -332,7 +353,7 @@ def _clean_data(data: Any, budget: _Budget) -> dict[str, str]:
             if mime in data:
                 text = _as_text(data[mime])
                 if mime == "text/html":
-                    text = _STYLE_BLOCK_RE.sub("", text)  # pandas' <style scoped> would show as text
+                    text = strip_style_blocks(text)
                 out[mime] = budget.text(text)
                 break
     if dropped and set(out) <= {"text/plain"}:
@@ -715,10 +736,15 @@ def render_feedback(
     due_over = due_passed(due, now)
 
     nb, infos, notes = _prepare_notebook(notebook, result)
-    fragment, sanitiser = _render_notebook(nb, templates)
+    try:
+        fragment, sanitiser = _render_notebook(nb, templates)
+    except Exception as e:  # the page must not fail grading: show the rest without the notebook
+        _log.exception("feedback: the notebook could not be rendered")
+        notes.append(f"the notebook could not be rendered ({type(e).__name__}) and was left out of this page")
+        fragment, sanitiser = "", Sanitiser()
     if sanitiser.as_text:
-        notes.append(f"{sanitiser.as_text} HTML output(s) or markdown cell(s) shown as source text: "
-                     "too large or too deeply nested to render")
+        notes.append(f"{sanitiser.as_text} HTML output(s) or markdown cell(s) shown as source text: too large, "
+                     "too deeply nested, or past the page's budget for HTML")
     problems = unsafe_html(fragment)
     if problems:
         _log.error("feedback: notebook HTML left out, it was not inert: %s", problems[:5])
@@ -772,6 +798,7 @@ def render_feedback(
         notebook_html=Markup(fragment),  # the only markup trusted: sanitised and checked above
         pygments_css=Markup(_pygments_css()),
         generated=now.strftime("%Y-%m-%d %H:%M %Z").strip(),
+        graded_in=f"{result.duration:.1f} s" if isinstance(result.duration, (int, float)) else "?",
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")

@@ -628,3 +628,32 @@ def test_html_cost():
     assert fb.html_cost("<br><img src=x><p>a</p>")[1] == 1
     assert fb.html_cost("<div>" * 50)[1] == 50
     assert fb.html_cost("&lt;" * 8)[0] == 2
+
+
+def test_strip_style_blocks():
+    assert fb.strip_style_blocks("a<style scoped>x{}</style>b<STYLE>y</Style >c") == "abc"
+    assert fb.strip_style_blocks("<styles>ok</styles>") == "<styles>ok</styles>"
+    assert fb.strip_style_blocks("a<style>unclosed") == "a<style>unclosed"
+    t0 = time.perf_counter()
+    fb.strip_style_blocks("<style>" * 2_000_000)  # 14 MB, no closing tag: must stay linear
+    fb.strip_style_blocks("<style></style" * 1_000_000)
+    assert time.perf_counter() - t0 < 2
+
+
+def test_render_failure_leaves_the_rest_of_the_page(tmp_path, monkeypatch):
+    def boom(nb, templates):
+        raise RecursionError("too deep")
+
+    monkeypatch.setattr(fb, "_render_notebook", boom)
+    page = Page(render(tmp_path))
+    assert "17.5 / 40" in page.text and FAIL_MSG in page.text
+    assert "could not be rendered (RecursionError)" in page.text
+
+
+def test_skipped_and_unknown_test_statuses(tmp_path):
+    res = make_result(tests=(TestResult("t_skip", "public", 0, 0, "skipped", "skipped: no data"),
+                             TestResult("t_odd", "public", 0, 1, "<odd>", "m")))
+    page = Page(render(tmp_path, res))
+    assert page.find("span", **{"class": "dlg-badge dlg-b-skipped"})
+    assert page.find("span", **{"class": "dlg-badge dlg-b-unknown"})
+    assert "<odd>" not in page.text
