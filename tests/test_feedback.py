@@ -58,6 +58,46 @@ HOSTILE_HTML = (
     f'<img src=x onerror="{JS}">'
     f'<p style="background:url(http://tracker.example/x.png)">styled</p>'
 )
+# Known sanitiser bypasses and mutation-XSS shapes; each would run JS if it got through.
+XSS_VECTORS = [
+    f"<svg><script>{JS}</script></svg>",
+    f"<math><mtext><table><mglyph><style><img src=x onerror=\"{JS}\">",
+    f"<noscript><p title=\"</noscript><img src=x onerror=\"{JS}\">\">",
+    f"<a href=\"&#106;avascript:{JS}\">entity js</a>",
+    f"<a href=\"java&#x0A;script:{JS}\">newline js</a>",
+    f"<a href=\" javascript:{JS}\">space js</a>",
+    f"<div style=\"background:url(javascript:{JS})\">css js</div>",
+    f"<body onload=\"{JS}\">",
+    f"<details open ontoggle=\"{JS}\"><summary>s</summary></details>",
+    f"<object data=\"javascript:{JS}\"></object>",
+    f"<embed src=\"javascript:{JS}\">",
+    f"<form><button formaction=\"javascript:{JS}\">b</button></form>",
+    f"<input autofocus onfocus=\"{JS}\">",
+    f"<video><source onerror=\"{JS}\"></video>",
+    f"<audio src=x onerror=\"{JS}\"></audio>",
+    f"<xmp><img src=x onerror=\"{JS}\"></xmp>",
+    f"<!--<img src=\"--><img src=x onerror=\"{JS}\"//\">",
+    f"<![CDATA[><img src=x onerror=\"{JS}\">]]>",
+    f"<style><img src=x onerror=\"{JS}\"></style>",
+    f"<title><img src=x onerror=\"{JS}\"></title>",
+    f"<template><img src=x onerror=\"{JS}\"></template>",
+    f"<textarea></textarea><img src=x onerror=\"{JS}\">",
+    "<base href=\"javascript:/\">",
+    f"<meta http-equiv=refresh content=\"0;url=javascript:{JS}\">",
+    f"<img srcset=\"x 1x\" onerror=\"{JS}\">",
+    f"<svg><a xlink:href=\"javascript:{JS}\"><text y=10>svg link</text></a></svg>",
+    f"\"><img src=x onerror=\"{JS}\">",
+    f"<scr<script>ipt>{JS}</scr</script>ipt>",
+    f"<img src=\"x\" onerror  =  \"{JS}\" alt=spaced>",
+    f"<IMG SRC=x OnErRoR=\"{JS}\">",
+    f"<img src=x onerror=\"{JS}\"/>",
+    f"<p><a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">data b64</a></p>",
+    f"[md js](javascript:{JS.replace(' ', '')})",
+    f"![md img](x\" onerror=\"{JS})",
+    "<javascript:alert(1)>",
+    "[ref js][r]\n\n[r]: javascript:alert(1)",
+]
+
 # 1x1 PNG
 PNG = base64.b64encode(
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -79,6 +119,7 @@ def hostile_notebook() -> nbformat.NotebookNode:
         nbformat.v4.new_code_cell("later()"),  # 5
         nbformat.v4.new_markdown_cell("The end."),  # 6
         nbformat.v4.new_raw_cell(f"<script>{JS}</script>"),  # 7
+        nbformat.v4.new_markdown_cell("\n\n".join(XSS_VECTORS)),  # 8
     ]
     # outputs the student saved: never shown, the worker's are
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="STALE OUTPUT")]
@@ -104,6 +145,11 @@ HOSTILE_OUTPUTS = {
             "output_type": "display_data",
             "data": {"text/html": HOSTILE_HTML, "text/plain": "<IPython.core.display.HTML object>"},
             "metadata": {"text/html": {"isolated": True}},
+        },
+        {
+            "output_type": "display_data",
+            "data": {"text/html": "<br>".join(XSS_VECTORS)},
+            "metadata": {},
         },
         {
             "output_type": "display_data",
@@ -430,9 +476,10 @@ def test_due_passed_semantics():
 
 def test_cell_anchors_and_statuses(tmp_path):
     page = Page(render(tmp_path))
-    ids = [a["id"] for _, a in page.tags if a.get("id")]
-    assert len(ids) == len(set(ids)), "ids are unique (student content cannot clobber cell anchors)"
-    for i in range(8):
+    ours = [a["id"] for _, a in page.tags if (a.get("id") or "").startswith(("cell", "dlg"))]
+    assert sorted(ours) == sorted(["dlg-score", *(f"cell-{i}" for i in range(9))]), \
+        "student content cannot add or clobber the page's anchors"
+    for i in range(9):
         assert len(page.by_id(f"cell-{i}")) == 1
     cls = {i: page.by_id(f"cell-{i}")[0][1]["class"] for i in range(8)}
     assert "dlg-st-ok" in cls[1] and "dlg-st-error" in cls[2] and "dlg-st-timeout" in cls[4]

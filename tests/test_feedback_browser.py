@@ -7,6 +7,7 @@ failure. Every Chromium run has a 60 s time limit and its own throwaway profile.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import struct
@@ -148,6 +149,33 @@ def test_hostile_content_never_ran(chromium, page, tmp_path):
     assert "pwned" not in dom.ids
     assert "PWNED" not in html
     assert "PW'+'NED" in dom.text  # the payload is on the page, as text
+
+
+def test_hostile_content_inert_even_without_csp(chromium, page, tmp_path):
+    """The sanitiser alone keeps the payloads dead: the same page with its CSP removed."""
+    html, n = re.subn(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page.read_text(encoding="utf-8"))
+    assert n == 1
+    bare = tmp_path / "no-csp.html"
+    bare.write_text(html, encoding="utf-8")
+    out = dump_dom(chromium, bare, tmp_path / "profile")
+    dom = Dom(out)
+    assert dom.title == f"backprop: {SCORE_TEXT}", dom.title
+    assert "pwned" not in dom.ids and "PWNED" not in out
+    assert FAIL_MSG in dom.text
+
+
+def test_control_payloads_are_live(chromium, tmp_path, monkeypatch):
+    """Control: with the sanitiser, the final check and the CSP all switched off, the same
+    notebook does run its payload in this browser, so the two tests above are meaningful."""
+    monkeypatch.setattr(fb, "clean_html", lambda html: str(html))
+    monkeypatch.setattr(fb, "unsafe_html", lambda html: [])
+    out = fb.render_feedback(make_result(score=27.5), hostile_notebook(), tmp_path / "unsafe.html",
+                             templates=TEMPLATES, now=NOW)
+    html, n = re.subn(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", out.read_text(encoding="utf-8"))
+    assert n == 1
+    out.write_text(html, encoding="utf-8")
+    dom = Dom(dump_dom(chromium, out, tmp_path / "profile"))
+    assert dom.title == "PWNED" or "pwned" in dom.ids
 
 
 def test_control_scripts_do_run_here(chromium, tmp_path):
