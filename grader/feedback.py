@@ -553,6 +553,7 @@ def _prepare_notebook(notebook: Any, result: GradingResult) -> tuple[dict[str, A
 
 
 _exporters: dict[str, Any] = {}
+_page_envs: dict[str, Any] = {}
 
 
 def _exporter(templates: Path) -> Any:
@@ -770,14 +771,16 @@ def render_feedback(
         errors.append(f"... and {len(result.errors) - MAX_ERRORS} more grading errors")
 
     title = result.extra.get("title") if isinstance(result.extra, dict) else None
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    page = env.get_template("feedback.html.j2").render(
+    key = str(templates.resolve())
+    if key not in _page_envs:
+        _page_envs[key] = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates)),
+            autoescape=True,  # everything is escaped but notebook_html and pygments_css
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+    page = _page_envs[key].get_template("feedback.html.j2").render(
         csp=CSP,
         result=result,
         title=str(title) if title else "",
