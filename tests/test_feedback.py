@@ -91,7 +91,7 @@ XSS_VECTORS = [
     f"<img src=\"x\" onerror  =  \"{JS}\" alt=spaced>",
     f"<IMG SRC=x OnErRoR=\"{JS}\">",
     f"<img src=x onerror=\"{JS}\"/>",
-    f"<p><a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">data b64</a></p>",
+    "<p><a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">data b64</a></p>",
     f"[md js](javascript:{JS.replace(' ', '')})",
     f"![md img](x\" onerror=\"{JS})",
     "<javascript:alert(1)>",
