@@ -16,7 +16,7 @@ import numpy as np
 from grader import wire
 from grader.assignment import Limits
 from grader.results import CellRun
-from grader.sandbox import Backend, Worker, WorkerSpec
+from grader.sandbox import Backend, SandboxError, Worker, WorkerSpec
 from grader.worker_reply import BadReply, ReplyTimeout, recv_reply, require
 
 GRACE_SECONDS = 3.0  # how long past its own soft limit the worker may take to answer
@@ -67,7 +67,7 @@ class WorkerSession:
                     f"not run: the notebook's {self.limits.notebook_seconds:g} s time limit was reached")))
                 continue
             if not self._ensure(upto=cell.index):
-                self._record(CellRun(cell.index, "skipped", message=f"not run: {self.gave_up}"))
+                self._record(CellRun(cell.index, "skipped", message=f"not run: the notebook's process {self.gave_up}"))
                 continue
             seconds = min(self.limits.cell_seconds, max(0.1, budget_end - time.monotonic()))
             self._record(self._exec(cell, seconds))
@@ -120,9 +120,8 @@ class WorkerSession:
             return False
         if self.generation > 0:
             if self.restarts >= self.limits.max_restarts:
-                self.gave_up = (f"the notebook's process crashed {self.restarts + 1} times; "
-                                "grading stopped restarting it")
-                self.events.append(self.gave_up)
+                self.gave_up = f"crashed {self.restarts + 1} times; grading stopped restarting it"
+                self.events.append(f"the notebook's process {self.gave_up}")
                 return False
             self.restarts += 1
         try:
@@ -134,7 +133,7 @@ class WorkerSession:
                 self._exec(cell, self.limits.cell_seconds)
                 if self.worker is None:  # the replay crashed it again
                     return self._ensure(upto)
-        except WorkerCrashed as e:
+        except (WorkerCrashed, SandboxError, BadReply) as e:
             self.events.append(f"worker failed to start: {e}")
             self.worker = None
             return self._ensure(upto)
@@ -148,9 +147,6 @@ class WorkerSession:
             if not why:  # it ended by itself: let it finish dying so its exit status is its own
                 reason = self.worker.exit_reason()
             self.worker.kill()
-            cleanup = getattr(self.worker, "cleanup", None)
-            if cleanup:
-                cleanup()
         self.worker = None
         return reason
 

@@ -68,7 +68,8 @@ def assert_close(
         idx = tuple(np.argwhere(surprise)[0])
         kind = "NaN" if np.isnan(a[idx]) else "inf"
         raise AssertionError(
-            f"{name}: {int(surprise.sum())} non-finite value(s), first {kind} at {_fmt_index(idx)}"
+            f"{name}: {int(surprise.sum())} non-finite value(s), first {kind}"
+            f"{' at ' + _fmt_index(idx) if a.ndim else ''}"
             f"; expected {_fmt_num(e[idx])}"
         )
     mismatch_nonfinite = bad_e & ~((np.isnan(e) & np.isnan(a)) | (a == e))

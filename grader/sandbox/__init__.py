@@ -7,13 +7,14 @@ judge's. To add a backend, implement `Backend.start` and register it in `BACKEND
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from grader.assignment import Limits
 
@@ -36,10 +37,12 @@ class WorkerSpec:
 class Worker:
     """A started worker: the judge's end of the channel and the OS process behind it."""
 
-    def __init__(self, sock: socket.socket, proc: subprocess.Popen, description: str) -> None:
+    def __init__(self, sock: socket.socket, proc: subprocess.Popen, description: str,
+                 cleanup: Callable[[], None] | None = None) -> None:
         self.sock = sock
         self.proc = proc
         self.description = description  # e.g. "bubblewrap sandbox", shown in results
+        self._cleanup = cleanup  # runs once, after the process is gone
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -52,8 +55,6 @@ class Worker:
             pass
         if self.proc.poll() is None:
             try:
-                import os
-
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 self.proc.kill()
@@ -61,6 +62,9 @@ class Worker:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self._cleanup is not None:
+            cleanup, self._cleanup = self._cleanup, None
+            cleanup()
 
     def exit_reason(self) -> str:
         """Why the worker ended, in words for the student."""

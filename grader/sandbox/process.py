@@ -9,6 +9,7 @@ subprocess with the same rlimits, and warns once that the run is not isolated.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
 import shutil
@@ -20,11 +21,12 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from grader.sandbox import Worker, WorkerSpec, stage_worker_files
+from grader.sandbox import SandboxError, Worker, WorkerSpec, stage_worker_files
 
 HOME = "/home/student"
 WORKER_DIR = "/opt/dlgrade"
 BASE_UID = 61000
+UID_RANGE = 2000
 _warned = False
 
 
@@ -60,6 +62,25 @@ def _count_tasks(uid: int) -> int:
     return n
 
 
+def claim_uid(slot: int) -> tuple[int, int]:
+    """An unprivileged uid no other live worker on this host uses, and the lock that holds it.
+
+    RLIMIT_NPROC counts every process of a uid, so two workers sharing one would share a
+    process budget (and one's fork loop would starve the other).
+    """
+    locks = Path(tempfile.gettempdir()) / "dlgrade-uids"
+    locks.mkdir(mode=0o700, exist_ok=True)
+    for k in range(UID_RANGE):
+        uid = BASE_UID + (slot + k) % UID_RANGE
+        fd = os.open(locks / f"{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return uid, fd
+        except BlockingIOError:
+            os.close(fd)
+    raise SandboxError(f"all {UID_RANGE} sandbox uids are in use")
+
+
 class ProcessBackend:
     """Runs the worker under bubblewrap, or as a plain subprocess where bwrap is missing."""
 
@@ -73,7 +94,7 @@ class ProcessBackend:
         stage_worker_files(stage / "worker")
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         as_root = os.geteuid() == 0
-        uid = BASE_UID + spec.slot
+        uid, lock = claim_uid(spec.slot) if as_root and self.bwrap else (os.getuid(), -1)
         if self.bwrap:
             cmd, cwd = self._bwrap_command(spec, stage, child.fileno(), as_root, uid), None
             description = "bubblewrap sandbox"
@@ -105,15 +126,24 @@ class ProcessBackend:
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
 
         env = {"PATH": "/usr/bin:/bin", "HOME": HOME if self.bwrap else cwd, **self._worker_env(spec)}
-        proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=preexec,
-            start_new_session=True,
-        )
-        child.close()
-        worker = Worker(parent, proc, description)
-        worker.cleanup = lambda: shutil.rmtree(stage, ignore_errors=True)  # type: ignore[attr-defined]
-        return worker
+
+        def cleanup() -> None:
+            shutil.rmtree(stage, ignore_errors=True)
+            if lock >= 0:
+                os.close(lock)
+
+        try:
+            proc = subprocess.Popen(
+                cmd, cwd=cwd, env=env, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=preexec,
+                start_new_session=True,
+            )
+        except OSError as e:
+            cleanup()
+            raise SandboxError(f"cannot start the worker: {e}") from None
+        finally:
+            child.close()
+        return Worker(parent, proc, description, cleanup)
 
     def _worker_env(self, spec: WorkerSpec) -> dict[str, str]:
         threads = str(max(1, spec.limits.cpus))
