@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -58,6 +59,12 @@ class Job:
                 out, err = self.proc.communicate()
             self._done = subprocess.CompletedProcess(self.argv, self.proc.returncode, out, err)
         return self._done
+
+    def stop(self) -> None:
+        """Kill the run if it is still going (a test failed before reading it)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
 
 
 def write_nb(path: Path, *, assignment: str | None = "backprop", cells: list | None = None) -> Path:
@@ -173,11 +180,13 @@ BAD_INPUTS = {
 
 
 # `check` shares submit's input handling: two cases are enough there.
-COMMAND_CASES = [("submit", case) for case in BAD_INPUTS] + [("check", "not JSON"), ("check", "wrong assignment")]
+COMMAND_CASES = [("submit", case) for case in BAD_INPUTS]
+COMMAND_CASES += [("check", "not JSON"), ("check", "wrong assignment")]
 
 
 @pytest.fixture(scope="module")
-def bad_runs(tmp_path_factory: pytest.TempPathFactory, gradings) -> dict[tuple[str, str], tuple[Job, Path]]:
+def bad_runs(tmp_path_factory: pytest.TempPathFactory,
+             gradings) -> Iterator[dict[tuple[str, str], tuple[Job, Path]]]:
     """Every bad-input case started at once (each is a fresh interpreter of ~0.4 s).
 
     Asks for `gradings` only to start those first: everything then shares the CPUs.
@@ -187,7 +196,9 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, gradings) -> dict[tuple[s
         folder = tmp_path_factory.mktemp(f"bad{i}")
         args = BAD_INPUTS[case][0](folder)
         jobs[command, case] = Job(command, *args, "--out", folder / "out", cwd=folder), folder / "out"
-    return jobs
+    yield jobs
+    for job, _ in jobs.values():
+        job.stop()
 
 
 @pytest.mark.parametrize(("command", "case"), COMMAND_CASES, ids=[f"{c}-{k}" for c, k in COMMAND_CASES])
@@ -217,7 +228,7 @@ def test_bad_option_exits_2(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def gradings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Job, Path]]:
+def gradings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Job, Path]]]:
     """All the gradings of this file, started together (each takes a few seconds).
 
     - starter: the starter notebook (score 0), submit, output for people;
@@ -234,8 +245,11 @@ def gradings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Job, P
         "example1": ("submit", EXAMPLE, "--json"),
         "example2": ("submit", EXAMPLE, "--json"),
     }
-    return {name: (Job(*args, "--out", work / f"{name}-out", cwd=work), work / f"{name}-out")
+    jobs = {name: (Job(*args, "--out", work / f"{name}-out", cwd=work), work / f"{name}-out")
             for name, args in specs.items()}
+    yield jobs
+    for job, _ in jobs.values():
+        job.stop()
 
 
 def finished(gradings: dict, name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
