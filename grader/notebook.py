@@ -35,7 +35,7 @@ def read_notebook(path: Path) -> dict[str, Any]:
         raise BadNotebook(f"{path}: larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # tolerate a byte-order mark
     except UnicodeDecodeError as e:
         raise BadNotebook(f"{path}: not UTF-8 text (byte {e.start}); save the notebook from Jupyter") from None
     try:
@@ -45,9 +45,11 @@ def read_notebook(path: Path) -> dict[str, Any]:
     if not isinstance(nb, dict) or "cells" not in nb and "worksheets" not in nb:
         raise BadNotebook(f"{path}: JSON but not a Jupyter notebook (no 'cells')")
     major = nb.get("nbformat")
+    if type(major) is not int:
+        raise BadNotebook(f"{path}: the notebook's 'nbformat' version is missing or not a number")
     if major != 4:
         raise BadNotebook(f"{path}: nbformat {major} notebooks are not supported; open and save it in "
-                          "Jupyter to upgrade it to version 4")
+                          "Jupyter to convert it to version 4")
     try:
         import warnings
 

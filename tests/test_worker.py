@@ -244,3 +244,19 @@ def test_scalars_keep_their_types_and_non_finite_values(worker_of):
     assert isinstance(v[3], np.int64) and v[3] == 3
     assert v[4] is True and v[6] == [1, "a", None]
     assert v[7]["k"] == np.True_
+
+
+def test_notebook_reader_tolerates_a_bom_and_names_bad_versions(tmp_path):
+    import json
+
+    from grader.notebook import BadNotebook, read_notebook
+
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "code", "id": "a", "metadata": {}, "source": "x = 1",
+                     "outputs": [], "execution_count": None}]}
+    path = tmp_path / "bom.ipynb"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(nb).encode())
+    assert read_notebook(path)["cells"][0]["source"] == "x = 1"
+    path.write_text(json.dumps({**nb, "nbformat": "4"}))
+    with pytest.raises(BadNotebook, match="missing or not a number"):
+        read_notebook(path)
