@@ -51,20 +51,27 @@ class _Progress:
 
 
 def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path | None,
-                   as_json: bool, sandbox: str, course: Path | None, instructor: bool) -> None:
+                   as_json: bool, sandbox: str, course: Path | None, instructor: bool,
+                   gpus: str | None = None, limit: tuple[str, ...] = ()) -> None:
     from grader.judge import BadInput, grade, prepare
 
     try:
         nb, spec = prepare(notebook, assignment, course)
     except BadInput as e:
         _fail(str(e))
+    if limit:
+        import dataclasses
+
+        spec = dataclasses.replace(spec, limits=_override_limits(spec.limits, limit))
+    if sandbox == "docker":
+        _terminate_cleanly()
     out = out or notebook.parent / f"{notebook.stem}-{mode}"
     if not as_json:
         what = "public tests" if mode == "check" else "all tests"
         click.echo(f"Grading {notebook.name} for '{spec.id}' ({what}, {sandbox} sandbox)", err=True)
     progress = _Progress(quiet=as_json)
     try:
-        result = grade(nb, spec, notebook_name=notebook.name, mode=mode, sandbox=sandbox,
+        result = grade(nb, spec, notebook_name=notebook.name, mode=mode, sandbox=sandbox, gpus=gpus,
                        on_cell=progress.cell, on_test=progress.test)
     except BadInput as e:
         _fail(str(e))
@@ -91,7 +98,48 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
     click.echo(f"Result:   {result_path}")
 
 
+def _override_limits(limits, items: tuple[str, ...]):  # noqa: ANN001, ANN202
+    """`--limit KEY=VALUE` over the assignment's [limits], checked as assignment.toml is."""
+    import dataclasses
+
+    from grader.assignment import _limits
+
+    table: dict = dataclasses.asdict(limits)
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in table:
+            _fail(f"--limit {item!r}: expected KEY=VALUE with KEY one of {', '.join(table)}")
+        try:
+            table[key] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+        except ValueError:
+            _fail(f"--limit {item!r}: {value!r} is not a number")
+    try:
+        return _limits(table)
+    except Exception as e:  # assignment._Bad: the same message as for assignment.toml
+        _fail(f"--limit: {e}")
+
+
+def _terminate_cleanly() -> None:
+    """SIGTERM unwinds like Ctrl-C, so that `finally` blocks remove the sandbox containers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        def stop(signum, frame):  # noqa: ANN001, ANN202
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop)
+
+
 def _grade_options(f):  # noqa: ANN001, ANN201
+    f = click.option("--limit", "limit", multiple=True, metavar="KEY=VALUE",
+                     help="Override one of the assignment's [limits], e.g. --limit memory_mb=4096 "
+                          "(repeatable).")(f)
+    f = click.option("--gpus", default=None, metavar="all|N|IDS",
+                     help="GPUs the notebook may use: all, a count (2) or device ids (0,1). "
+                          "Used when the assignment has gpu = optional or required.")(f)
     f = click.option("--instructor", is_flag=True,
                      help="Show every test message in the feedback, whatever its visibility.")(f)
     f = _course_option(f)
@@ -115,17 +163,17 @@ def main() -> None:
 @main.command()
 @_grade_options
 def submit(notebook: Path, assignment: str | None, out: Path | None, as_json: bool, sandbox: str,
-           course: Path | None, instructor: bool) -> None:
+           course: Path | None, instructor: bool, **options: object) -> None:
     """Grade NOTEBOOK with the public and hidden tests."""
-    _grade_command("submit", notebook, assignment, out, as_json, sandbox, course, instructor)
+    _grade_command("submit", notebook, assignment, out, as_json, sandbox, course, instructor, **options)
 
 
 @main.command()
 @_grade_options
 def check(notebook: Path, assignment: str | None, out: Path | None, as_json: bool, sandbox: str,
-          course: Path | None, instructor: bool) -> None:
+          course: Path | None, instructor: bool, **options: object) -> None:
     """Run only the public tests on NOTEBOOK (fast; for students, after every edit)."""
-    _grade_command("check", notebook, assignment, out, as_json, sandbox, course, instructor)
+    _grade_command("check", notebook, assignment, out, as_json, sandbox, course, instructor, **options)
 
 
 @main.command()
@@ -145,20 +193,118 @@ def data(assignment: str, directory: Path, course: Path | None) -> None:
         click.echo(str(path))
 
 
+@main.command()
+@click.argument("solution", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Starter notebook to write (default: starter.ipynb next to SOLUTION).")
+@click.option("--assignment", default=None,
+              help="Assignment id to stamp (default: the one in SOLUTION's metadata).")
+def assign(solution: Path, out: Path | None, assignment: str | None) -> None:
+    """Write the starter notebook: SOLUTION with its solution blocks replaced by stubs."""
+    from grader.assign import AssignError, assign_file
+    from grader.notebook import BadNotebook
+
+    out = out or solution.parent / "starter.ipynb"
+    try:
+        assign_file(solution, out, assignment)
+    except (BadNotebook, AssignError) as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"cannot write {out}: {e.strerror or e}")
+    click.echo(str(out))
+
+
+@main.command()
+@click.argument("assignments", nargs=-1)
+@_course_option
+def validate(assignments: tuple[str, ...], course: Path | None) -> None:
+    """Check ASSIGNMENTS (default: all): lint the tests, grade the solution and the starter.
+
+    Exits 1 when anything is wrong, printing one line per problem.
+    """
+    from grader.assignment import AssignmentError, list_assignments, load_assignment
+    from grader.validate import validate_assignment
+
+    try:
+        specs = [load_assignment(a, course) for a in assignments] or list_assignments(course)
+    except AssignmentError as e:
+        _fail(str(e))
+    problems = 0
+    for spec in specs:
+        click.echo(f"Validating '{spec.id}'", err=True)
+        report = validate_assignment(spec)
+        for line in report.violations:
+            click.echo(f"{spec.id}: {line}")
+        click.echo(f"{spec.id}: {report.summary()}")
+        problems += len(report.violations)
+    if problems:
+        click.echo(f"{problems} problem(s)", err=True)
+        sys.exit(1)
+
+
 @main.command(name="list")
 @_course_option
 def list_(course: Path | None) -> None:
     """List the assignments with their points, test counts and GPU needs."""
     from grader.assignment import AssignmentError, list_assignments
+    from grader.validate import summarize
 
     try:
         specs = list_assignments(course)
     except AssignmentError as e:
         _fail(str(e))
     for spec in specs:
-        public = len(list(spec.public_tests.glob("test_*.py")))
-        hidden = len(list(spec.hidden_tests.glob("test_*.py")))
-        click.echo(f"{spec.id:16} {spec.title}  (test files: {public} public, {hidden} hidden; gpu: {spec.gpu})")
+        s = summarize(spec)  # read from the test files (ast); nothing runs
+        about = "" if s.exact else "at least "
+        click.echo(f"{spec.id:16} {spec.title}  ({about}{s.points:g} points; tests: {about}{s.public} public, "
+                   f"{s.hidden} hidden; gpu: {spec.gpu})")
+
+
+@main.group()
+def sandbox() -> None:
+    """The Docker sandbox: build its image, remove leftover containers."""
+
+
+@sandbox.command(name="build")
+@click.option("--gpu", is_flag=True,
+              help="CUDA torch (PyPI's torch==2.13.0) instead of the CPU build; tag dlgrade-sandbox:gpu.")
+@click.option("--base-image", default=None, metavar="IMAGE",
+              help="Build FROM this image the ordinary way (pip downloads in the build), e.g. "
+                   "python:3.11-slim. Default: a Debian rootfs from debootstrap, wheels from the host "
+                   "(no registry needed).")
+@click.option("--tag", default=None, help="Image tag (default: dlgrade-sandbox:cpu, or :gpu with --gpu).")
+def sandbox_build(gpu: bool, base_image: str | None, tag: str | None) -> None:
+    """Build the sandbox image from the sandbox/ folder (cached; safe to run again)."""
+    import time
+
+    from grader.sandbox import SandboxError
+    from grader.sandbox.docker_build import build
+
+    started = time.monotonic()
+    try:
+        name, image_id = build(gpu=gpu, base_image=base_image, tag=tag, log=lambda m: click.echo(m, err=True))
+    except SandboxError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"Built {name} ({image_id}) in {time.monotonic() - started:.0f} s")
+
+
+@sandbox.command(name="prune")
+@click.option("--all", "everything", is_flag=True,
+              help="Also remove the containers of gradings still running.")
+def sandbox_prune(everything: bool) -> None:
+    """Remove sandbox containers (label dlgrade=1) left by gradings that were killed."""
+    from grader.sandbox import SandboxError
+    from grader.sandbox.docker import prune
+
+    try:
+        removed = prune(everything=everything)
+    except SandboxError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    for name in removed:
+        click.echo(f"removed {name}")
+    click.echo(f"Removed {len(removed)} container(s)")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from grader.testing import Credit
 MARKERS = (
     "points(n): what the test is worth (default 1)",
     "visibility(level): visible | after_due_date | hidden; who reads the message",
+    "starter_passes: a hidden test that may pass on the starter (grade validate)",
 )
 
 
@@ -170,14 +171,31 @@ def run_tests(plugin: JudgePlugin, paths: list[Path]) -> list[TestResult]:
         saved_env = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         saved_out = sys.stdout
+        modules_before = set(sys.modules)
         try:
             with open(os.devnull, "w") as quiet:
                 sys.stdout = quiet
                 pytest.main(args, plugins=[plugin])
         finally:
             sys.stdout = saved_out
+            _forget_test_modules(modules_before, paths)
             if saved_env is None:
                 os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
             else:
                 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved_env
     return plugin.results
+
+
+def _forget_test_modules(before: set[str], paths: list[Path]) -> None:
+    """Drop the test modules this run imported from sys.modules.
+
+    `--import-mode=importlib` names a test module after its path below the rootdir
+    (`hidden.test_affine`) and reuses a module of that name already in sys.modules, so without
+    this a later run in the same process (another assignment, another copy of this one) would
+    silently get this run's tests.
+    """
+    roots = [p.resolve() for p in paths]
+    for name in set(sys.modules) - before:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file and any(Path(file).resolve().is_relative_to(r) for r in roots):
+            del sys.modules[name]

@@ -2,26 +2,21 @@
 
     .venv/bin/python assignments/backprop/make_notebooks.py
 
-The solution notebook is the source of truth; the starter is derived from it by two
-line-based rules (the same ones `grade assign` is meant to apply):
-
-1. A block from a line `<indent># BEGIN SOLUTION` to the next `<indent># END SOLUTION`
-   (both lines included) becomes two lines at the marker's indentation:
-   `<indent># YOUR CODE HERE` and `<indent>raise NotImplementedError`.
-2. A single line `<indent><name> = <expr>  # SOLUTION` becomes
-   `<indent><name> = None  # YOUR CODE HERE` (used for the short-answer globals).
-
-Outputs and execution counts are cleared in both notebooks.
+The solution notebook is the source of truth; the starter is derived from it by
+`grader.assign.assign`, the same code as `grade assign solution.ipynb -o starter.ipynb`
+(the marker rules are in docs/authoring.md). Both files are written in `grade assign`'s
+layout, so running this script and `grade assign` give byte-identical starters.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from grader.assign import assign, strip_solutions, write_notebook  # noqa: F401 (strip_solutions: tests)
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENT = "backprop"
@@ -508,42 +503,7 @@ ANSWER_SOFTMAX_SHIFT = "c"  # SOLUTION
 ''')
 
 
-# --------------------------------------------------------------------------- starter rules
-
-_BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION[ \t]*$")
-_END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
-_ONE_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<name>[A-Za-z_][A-Za-z0-9_]*)[ \t]*=.*#[ \t]*SOLUTION[ \t]*$")
-
-
-def strip_solutions(source: str) -> str:
-    """Apply the two starter rules to one cell's source (see the module docstring)."""
-    out: list[str] = []
-    lines = source.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        begin = _BEGIN.match(line)
-        if begin:
-            indent = begin.group("indent")
-            j = i + 1
-            while j < len(lines) and not _END.match(lines[j]):
-                if _BEGIN.match(lines[j]):
-                    raise ValueError(f"nested # BEGIN SOLUTION at line {j + 1}")
-                j += 1
-            if j == len(lines):
-                raise ValueError(f"# BEGIN SOLUTION at line {i + 1} has no # END SOLUTION")
-            out += [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError"]
-            i = j + 1
-            continue
-        if _END.match(line):
-            raise ValueError(f"# END SOLUTION at line {i + 1} without # BEGIN SOLUTION")
-        one = _ONE_LINE.match(line)
-        if one:
-            out.append(f"{one.group('indent')}{one.group('name')} = None  # YOUR CODE HERE")
-        else:
-            out.append(line)
-        i += 1
-    return "\n".join(out)
+# --------------------------------------------------------------------------- building
 
 
 def build(starter: bool) -> nbformat.NotebookNode:
@@ -552,13 +512,15 @@ def build(starter: bool) -> nbformat.NotebookNode:
         if kind == "markdown":
             cells.append(new_markdown_cell(text))
         else:
-            cells.append(new_code_cell(strip_solutions(text) if starter else text))
+            cells.append(new_code_cell(text))
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["dlgrade"] = {"assignment": ASSIGNMENT}
     for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
         cell["id"] = f"{ASSIGNMENT}-{i:02d}"
+    if starter:
+        nb = nbformat.from_dict(assign(nb))
     nbformat.validate(nb)
     return nb
 
@@ -567,7 +529,7 @@ def main(argv: list[str]) -> int:
     out_dir = Path(argv[1]) if len(argv) > 1 else HERE
     for name, starter in [("solution.ipynb", False), ("starter.ipynb", True)]:
         path = out_dir / name
-        nbformat.write(build(starter), str(path))
+        write_notebook(build(starter), path)
         print("wrote", path)
     return 0
 
