@@ -235,6 +235,8 @@ def validate(assignments: tuple[str, ...], course: Path | None) -> None:
         report = validate_assignment(spec)
         for line in report.violations:
             click.echo(f"{spec.id}: {line}")
+        for note in report.notes:
+            click.echo(f"{spec.id}: note: {note}", err=True)
         click.echo(f"{spec.id}: {report.summary()}")
         problems += len(report.violations)
     if problems:

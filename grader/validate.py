@@ -51,6 +51,7 @@ class TestInfo:
 
     suite: str  # public | hidden
     path: Path
+    file: str  # as shown: the path below tests/, e.g. hidden/test_affine.py
     name: str
     line: int
     points: float | None = None  # None: no points marker, or one the lint could not read
@@ -61,7 +62,7 @@ class TestInfo:
 
     @property
     def where(self) -> str:
-        return f"{self.suite}/{self.path.name}:{self.line} {self.name}"
+        return f"{self.file}:{self.line} {self.name}"
 
     @property
     def starter_passes(self) -> bool:
@@ -182,11 +183,11 @@ def _asserts(func: ast.AST, helpers: dict[str, ast.AST], seen: set[str]) -> bool
     return False
 
 
-def _read_file(path: Path, suite: str) -> tuple[list[TestInfo], list[str]]:
+def _read_file(path: Path, suite: str, file: str) -> tuple[list[TestInfo], list[str]]:
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as e:
-        return [], [f"{suite}/{path.name}: cannot read the test file: {type(e).__name__}: {e}"]
+        return [], [f"{file}: cannot read the test file: {type(e).__name__}: {e}"]
     constants = _constants(tree)
     helpers = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     module_marks = _marks(_pytestmark(tree.body))
@@ -200,7 +201,7 @@ def _read_file(path: Path, suite: str) -> tuple[list[TestInfo], list[str]]:
                       if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name.startswith("test")]
     tests = []
     for func, outer in found:
-        info = TestInfo(suite=suite, path=path, name=func.name, line=func.lineno)
+        info = TestInfo(suite=suite, path=path, file=file, name=func.name, line=func.lineno)
         marks = outer + _marks(func.decorator_list)  # later (closer) marks win, as in pytest
         for name, args, keywords in marks:
             info.markers[name] = args
@@ -250,7 +251,7 @@ def collect_tests(assignment: Assignment) -> tuple[list[TestInfo], list[str]]:
     for suite in SUITES:
         folder = assignment.public_tests if suite == "public" else assignment.hidden_tests
         for path in sorted(folder.rglob("test_*.py")) if folder.is_dir() else []:
-            found, errors = _read_file(path, suite)
+            found, errors = _read_file(path, suite, f"{suite}/{path.relative_to(folder).as_posix()}")
             tests += found
             problems += errors
     return tests, problems
@@ -394,7 +395,7 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
     for name, same in by_name.items():
         if len(same) > 1:
             report.violations.append(f"test name {name} is used {len(same)} times: "
-                                     + ", ".join(f"{t.suite}/{t.path.name}:{t.line}" for t in same))
+                                     + ", ".join(f"{t.file}:{t.line}" for t in same))
     if not tests:
         report.violations.append("no tests in tests/public or tests/hidden")
     _check_starter_file(assignment, report)
@@ -417,9 +418,14 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
                 report.violations.append(f"solution: {t.suite} test {t.name} {t.status}, "
                                          f"{t.score:g}/{t.max_score:g}: {_one_line(t.message)}")
         ran = {(t.suite, _base_name(t.name)) for t in result.tests}
+        missing: dict[str, list[str]] = {}
         for t in tests:
             if (t.suite, t.name) not in ran:
-                report.violations.append(f"{t.where}: was not run (does its file import?)")
+                missing.setdefault(t.file, []).append(t.name)
+        for file, names in missing.items():
+            report.violations.append(
+                f"{file}: {len(names)} test(s) did not run ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
+                "does the file import? (one test file that pytest cannot collect stops every test)")
         report.notes += [_one_line(e) for e in result.errors]
 
     # The starter: no hidden test may give points for the stubs.
