@@ -103,14 +103,14 @@ def assign(nb: dict[str, Any], assignment_id: str | None = None) -> dict[str, An
     The assignment id is `assignment_id`, else the one in `nb`'s metadata; AssignError if
     neither names one. Sources come back as strings, whatever they were in `nb`.
     """
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise AssignError("not a notebook: no list of cells")
     chosen = assignment_id or assignment_id_of(nb)
     if not chosen:
         raise AssignError("the notebook names no assignment in metadata.dlgrade.assignment; "
                           "pass --assignment ID")
     if not _ID_RE.match(chosen):
         raise AssignError(f"{chosen!r} is not a valid assignment id (letters, digits, '-' and '_')")
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise AssignError("not a notebook: no list of cells")
     out = copy.deepcopy(nb)
     for index, cell in enumerate(out["cells"]):
         source = _source(cell)

@@ -257,9 +257,9 @@ def list_(course: Path | None) -> None:
         _fail(str(e))
     for spec in specs:
         s = summarize(spec)  # read from the test files (ast); nothing runs
-        about = "" if s.exact else "at least "
-        click.echo(f"{spec.id:16} {spec.title}  ({about}{s.points:g} points; tests: {about}{s.public} public, "
-                   f"{s.hidden} hidden; gpu: {spec.gpu})")
+        about = "" if s.exact else "; at least: some parametrize cases are not static"
+        click.echo(f"{spec.id:16} {spec.title}  ({s.points:g} points; tests: {s.public} public, "
+                   f"{s.hidden} hidden; gpu: {spec.gpu}{about})")
 
 
 @main.group()

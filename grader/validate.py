@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.assignment import Assignment
+from grader.assignment import Assignment, assignment_id_of
 from grader.results import VISIBILITIES
 
 SUITES = ("public", "hidden")
@@ -257,6 +257,23 @@ def collect_tests(assignment: Assignment) -> tuple[list[TestInfo], list[str]]:
     return tests, problems
 
 
+def lint_tests(assignment: Assignment) -> tuple[list[TestInfo], list[str]]:
+    """The tests, and every lint problem (the rules in the module docstring), one line each."""
+    tests, problems = collect_tests(assignment)
+    for t in tests:
+        problems += t.problems
+    by_name: dict[str, list[TestInfo]] = {}
+    for t in tests:
+        by_name.setdefault(t.name, []).append(t)
+    for name, same in by_name.items():
+        if len(same) > 1:
+            problems.append(f"test name {name} is used {len(same)} times: "
+                            + ", ".join(f"{t.file}:{t.line}" for t in same))
+    if not tests:
+        problems.append("no tests in tests/public or tests/hidden")
+    return tests, problems
+
+
 @dataclass(frozen=True)
 class Summary:
     """What `grade list` shows for one assignment."""
@@ -343,7 +360,7 @@ def _check_starter_file(assignment: Assignment, report: Report) -> None:
     except BadNotebook as e:
         report.violations.append(f"solution: {e}")
         return
-    own = solution.get("metadata", {}).get("dlgrade", {}).get("assignment")
+    own = assignment_id_of(solution)
     if own != assignment.id:
         report.violations.append(f"solution: metadata.dlgrade.assignment is {own!r}, not {assignment.id!r}")
     try:
@@ -385,19 +402,8 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
     """Lint, grade the solution and the starter; see the module docstring."""
     started = time.monotonic()
     report = Report(assignment.id)
-    tests, problems = collect_tests(assignment)
+    tests, problems = lint_tests(assignment)
     report.violations += problems
-    for t in tests:
-        report.violations += t.problems
-    by_name: dict[str, list[TestInfo]] = {}
-    for t in tests:
-        by_name.setdefault(t.name, []).append(t)
-    for name, same in by_name.items():
-        if len(same) > 1:
-            report.violations.append(f"test name {name} is used {len(same)} times: "
-                                     + ", ".join(f"{t.file}:{t.line}" for t in same))
-    if not tests:
-        report.violations.append("no tests in tests/public or tests/hidden")
     _check_starter_file(assignment, report)
 
     # The solution: full marks, every cell running, every test run.

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from grader.assignment import Assignment
 from grader.cli import main
-from grader.validate import collect_tests, summarize
+from grader.validate import lint_tests, summarize
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -210,8 +210,7 @@ def fake_assignment(tmp_path: Path, public: str = "", hidden: str = "") -> Assig
 
 
 def problems_of(assignment: Assignment) -> list[str]:
-    tests, problems = collect_tests(assignment)
-    return problems + [p for t in tests for p in t.problems]
+    return lint_tests(assignment)[1]
 
 
 def test_assertion_forms_accepted(tmp_path: Path) -> None:
@@ -280,12 +279,18 @@ def test_lint_finds_each_problem(tmp_path: Path) -> None:
     assert any("test_empty_visibility: visibility() must be one of" in p for p in problems)
     assert any("test_nothing: no @pytest.mark.points" in p for p in problems)
     assert any("test_nothing: asserts nothing" in p for p in problems)
-    assert len(problems) == 6, problems
+    assert any(p.startswith("test name test_zero_points is used 2 times: public/test_x.py:")
+               and "hidden/test_x.py:" in p for p in problems), problems
+    assert len(problems) == 7, problems
 
 
 def test_syntax_error_in_test_file_is_a_problem(tmp_path: Path) -> None:
     a = fake_assignment(tmp_path, hidden="def test_broken(:\n")
     assert any("hidden/test_x.py: cannot read the test file: SyntaxError" in p for p in problems_of(a))
+
+
+def test_no_tests_is_a_problem(tmp_path: Path) -> None:
+    assert problems_of(fake_assignment(tmp_path)) == ["no tests in tests/public or tests/hidden"]
 
 
 def test_counts_and_points_with_parametrize(tmp_path: Path) -> None:
@@ -340,3 +345,17 @@ def test_list_shows_points_tests_and_gpu(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     line = next(x for x in result.stdout.splitlines() if x.startswith("backprop "))
     assert "(45 points; tests: 5 public, 36 hidden; gpu: none)" in line, line
+
+
+def test_list_says_when_counts_are_lower_bounds(tmp_path: Path) -> None:
+    root = tmp_path / "assignments" / "dyn"
+    (root / "tests" / "public").mkdir(parents=True)
+    (root / "assignment.toml").write_text('id = "dyn"\ntitle = "Dynamic"\ngpu = "required"\n', encoding="utf-8")
+    (root / "tests" / "public" / "test_p.py").write_text(
+        "import pytest\n\n\n@pytest.mark.points(2)\n@pytest.mark.parametrize('x', list('abc'))\n"
+        "def test_p(x):\n    assert x, 'x'\n", encoding="utf-8")
+    result = run("list", "--course", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        "dyn              Dynamic  (2 points; tests: 1 public, 0 hidden; gpu: required; "
+        "at least: some parametrize cases are not static)")
