@@ -115,9 +115,12 @@ class ProcessBackend:
         nproc = spec.limits.max_processes + (0 if as_root and self.bwrap else _count_tasks(os.getuid()))
         limits = spec.limits
 
+        gpu = spec.gpu
+
         def preexec() -> None:
-            mem = limits.memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+            if not gpu:  # CUDA reserves far more address space than it uses; RLIMIT_AS would break it
+                mem = limits.memory_mb * 1024 * 1024
+                resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
             fsize = limits.max_file_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
@@ -172,6 +175,13 @@ class ProcessBackend:
                 cmd += ["--symlink", os.readlink(path), str(path)]
             elif path.is_dir():
                 cmd += ["--ro-bind", str(path), str(path)]
+        cmd += ["--proc", "/proc", "--dev", "/dev"]
+        # Libraries look the user up (getpass.getuser(), torch's caches): give it a name and a home.
+        shown_uid = uid if as_root else os.getuid()
+        (stage / "passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\n"
+                                      f"student:x:{shown_uid}:{shown_uid}:student:{HOME}:/bin/sh\n")
+        (stage / "group").write_text(f"root:x:0:\nstudent:x:{shown_uid}:\n")
+        cmd += ["--ro-bind", str(stage / "passwd"), "/etc/passwd", "--ro-bind", str(stage / "group"), "/etc/group"]
         for etc in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"):
             cmd += ["--ro-bind-try", etc, etc]
         made: set[Path] = {Path("/")}
@@ -187,16 +197,20 @@ class ProcessBackend:
             mask = mask.resolve()
             if mask.exists() and any(mask.is_relative_to(r) for r in roots + [Path("/usr")]):
                 cmd += ["--tmpfs", str(mask)] if mask.is_dir() else ["--ro-bind", "/dev/null", str(mask)]
+        if spec.gpu:
+            # The device nodes; the driver's libraries live under /usr, which is already bound.
+            for node in sorted(Path("/dev").glob("nvidia*")):
+                cmd += ["--dev-bind", str(node), str(node)]
         tmp_bytes = str(max(16, limits.max_file_mb) * 1024 * 1024)
-        cmd += ["--proc", "/proc", "--dev", "/dev",
-                "--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/tmp",
+        cmd += ["--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/tmp",
                 "--perms", "0755", "--dir", "/home",
                 "--perms", "0777", "--size", tmp_bytes, "--tmpfs", HOME,
                 "--perms", "0755", "--dir", WORKER_DIR, "--ro-bind", str(stage / "worker"), WORKER_DIR]
         if spec.data_dir:
             cmd += ["--ro-bind", str(spec.data_dir), f"{HOME}/data"]
         cmd += ["--chdir", HOME, "--clearenv"]
-        env = {"PATH": "/usr/bin:/bin", "HOME": HOME, "DLGRADE_PRIVATE_PIDS": "1", **self._worker_env(spec)}
+        env = {"PATH": "/usr/bin:/bin", "HOME": HOME, "USER": "student", "LOGNAME": "student",
+               "DLGRADE_PRIVATE_PIDS": "1", **self._worker_env(spec)}
         for key, value in env.items():
             cmd += ["--setenv", key, value]
         cmd += [sys.executable, "-s", f"{WORKER_DIR}/untrusted_worker.py", "--fd", str(fd)]
