@@ -42,14 +42,16 @@ class WorkerLost(SubmissionError):
 class Handle:
     """An object that lives in the worker; the judge only holds its id."""
 
-    __slots__ = ("_session", "_id", "_type", "_generation", "_label")
+    __slots__ = ("_session", "_id", "_type", "_generation", "_label", "_refuse")
 
-    def __init__(self, session: WorkerSession, hid: int, tname: str, generation: int, label: str) -> None:
+    def __init__(self, session: WorkerSession, hid: int, tname: str, generation: int, label: str,
+                 refuse: tuple[str, ...] = ()) -> None:
         object.__setattr__(self, "_session", session)
         object.__setattr__(self, "_id", hid)
         object.__setattr__(self, "_type", tname)
         object.__setattr__(self, "_generation", generation)
         object.__setattr__(self, "_label", label)
+        object.__setattr__(self, "_refuse", refuse)
 
     def __repr__(self) -> str:
         return f"<{self._type} in the student's notebook: {self._label}>"
@@ -62,13 +64,13 @@ class Handle:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        return _get(self._session, self._target(), name, f"{self._label}.{name}")
+        return _get(self._session, self._target(), name, f"{self._label}.{name}", self._refuse)
 
     def __setattr__(self, name: str, value: Any) -> None:
         _set(self._session, self._target(), name, value, f"{self._label}.{name}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _call(self._session, self._target(), args, kwargs, self._label)
+        return _call(self._session, self._target(), args, kwargs, self._label, refuse=self._refuse)
 
     def __getitem__(self, key: Any) -> Any:
         return _call(self._session, self._target(), (key,), {}, f"{self._label}[{key!r}]", item="get")
@@ -80,15 +82,24 @@ class Handle:
 class Submission:
     """The `submission` fixture: attribute access reads the notebook's globals in the worker."""
 
-    def __init__(self, session: WorkerSession, defined_in: dict[str, int] | None = None) -> None:
+    def __init__(self, session: WorkerSession, defined_in: dict[str, int] | None = None,
+                 refuse: tuple[str, ...] = ()) -> None:
         object.__setattr__(self, "_session", session)
         object.__setattr__(self, "_defined_in", defined_in or {})
+        object.__setattr__(self, "_refuse", refuse)
+
+    def refusing(self, *modules: str) -> "Submission":
+        """A view whose calls fail if the student's code calls into `modules` (e.g. "torch").
+
+        For "implement it by hand" checks: `submission.refusing("torch").conv_forward_naive(...)`.
+        """
+        return Submission(self._session, self._defined_in, tuple(modules))
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         try:
-            return _get(self._session, {"name": name}, name, name)
+            return _get(self._session, {"name": name}, name, name, self._refuse)
         except MissingName as e:
             e.cell = self._defined_in.get(name)
             raise
@@ -135,9 +146,10 @@ def _raise_student(reply: dict, label: str) -> None:
     raise StudentError(f"{label} raised {message}{where}", cell)
 
 
-def _decode(session: WorkerSession, value: Any, arrays: list, gen: int, label: str) -> Any:
+def _decode(session: WorkerSession, value: Any, arrays: list, gen: int, label: str,
+            refuse: tuple[str, ...] = ()) -> Any:
     def make_handle(hid: int, tname: str) -> Handle:
-        return Handle(session, hid, tname, gen, label)
+        return Handle(session, hid, tname, gen, label, refuse)
 
     try:
         return decode_value(value, arrays, make_handle)
@@ -146,9 +158,9 @@ def _decode(session: WorkerSession, value: Any, arrays: list, gen: int, label: s
         raise WorkerLost(f"{label}: the notebook's process sent a malformed value") from None
 
 
-def _get(session: WorkerSession, target: dict, name: str, label: str) -> Any:
+def _get(session: WorkerSession, target: dict, name: str, label: str, refuse: tuple[str, ...] = ()) -> Any:
     reply, arrays, gen = _exchange(session, {"op": "get", "target": target, "name": name}, [], label)
-    return _decode(session, reply.get("value"), arrays, gen, label)
+    return _decode(session, reply.get("value"), arrays, gen, label, refuse)
 
 
 def _set(session: WorkerSession, target: dict, name: str, value: Any, label: str) -> None:
@@ -158,7 +170,7 @@ def _set(session: WorkerSession, target: dict, name: str, value: Any, label: str
 
 
 def _call(session: WorkerSession, target: dict, args: tuple, kwargs: dict, label: str,
-          item: str | None = None) -> Any:
+          item: str | None = None, refuse: tuple[str, ...] = ()) -> Any:
     arrays: list = []
     mutable = (dict, list, np.ndarray)
     header = {
@@ -167,6 +179,7 @@ def _call(session: WorkerSession, target: dict, args: tuple, kwargs: dict, label
         "kwargs": _encode(session, dict(kwargs), arrays),
         "restore": [i for i, a in enumerate(args) if isinstance(a, mutable)],
         "restore_kw": [k for k, a in kwargs.items() if isinstance(a, mutable)],
+        "refuse": list(refuse),
     }
     reply, out, gen = _exchange(session, header, arrays, label + "(...)" if item is None else label)
     value = _decode(session, reply.get("value"), out, gen, label)

@@ -262,3 +262,21 @@ def test_notebook_reader_tolerates_a_bom_and_names_bad_versions(tmp_path):
     path.write_text(json.dumps({**nb, "nbformat": "4"}))
     with pytest.raises(BadNotebook, match="missing or not a number"):
         read_notebook(path)
+
+
+def test_refusing_a_module_during_a_call(worker_of):
+    _, _, sub = worker_of([
+        "import numpy as np, torch\n"
+        "import torch.nn.functional as F\n"
+        "def by_hand(x):\n    return np.maximum(x, 0)\n"
+        "def with_torch(x):\n    return F.relu(torch.as_tensor(x)).numpy()\n"
+        "def tensor_method(x):\n    t = np.asarray(x)\n    return torch.ones(1).sum().item() + t.sum()\n"
+    ], limits=Limits(cell_seconds=120, call_seconds=30))  # importing torch takes seconds on a busy machine
+    x = np.array([-1.0, 2.0])
+    strict = sub.refusing("torch")
+    np.testing.assert_array_equal(strict.by_hand(x), [0.0, 2.0])
+    with pytest.raises(StudentError, match="must be written without torch"):
+        strict.with_torch(x)
+    with pytest.raises(StudentError, match="without torch"):
+        strict.tensor_method(x)
+    np.testing.assert_array_equal(sub.with_torch(x), [0.0, 2.0])  # allowed without the view
