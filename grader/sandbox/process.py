@@ -184,7 +184,13 @@ class ProcessBackend:
         cmd += ["--ro-bind", str(stage / "passwd"), "/etc/passwd", "--ro-bind", str(stage / "group"), "/etc/group"]
         for etc in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"):
             cmd += ["--ro-bind-try", etc, etc]
-        made: set[Path] = {Path("/")}
+        # The private /tmp and home come before the Python environment's binds: a venv that lives
+        # under /tmp (a CI checkout, say) must be bound on top of the tmpfs, not hidden by it.
+        tmp_bytes = str(max(16, limits.max_file_mb) * 1024 * 1024)
+        cmd += ["--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/tmp",
+                "--perms", "0755", "--dir", "/home",
+                "--perms", "0777", "--size", tmp_bytes, "--tmpfs", HOME]
+        made: set[Path] = {Path("/"), Path("/tmp"), Path("/home"), Path(HOME)}
         roots = python_roots()
         for root in roots:
             for parent in reversed(root.parents):
@@ -201,11 +207,7 @@ class ProcessBackend:
             # The device nodes; the driver's libraries live under /usr, which is already bound.
             for node in sorted(Path("/dev").glob("nvidia*")):
                 cmd += ["--dev-bind", str(node), str(node)]
-        tmp_bytes = str(max(16, limits.max_file_mb) * 1024 * 1024)
-        cmd += ["--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/tmp",
-                "--perms", "0755", "--dir", "/home",
-                "--perms", "0777", "--size", tmp_bytes, "--tmpfs", HOME,
-                "--perms", "0755", "--dir", WORKER_DIR, "--ro-bind", str(stage / "worker"), WORKER_DIR]
+        cmd += ["--perms", "0755", "--dir", WORKER_DIR, "--ro-bind", str(stage / "worker"), WORKER_DIR]
         if spec.data_dir:
             cmd += ["--ro-bind", str(spec.data_dir), f"{HOME}/data"]
         cmd += ["--chdir", HOME, "--clearenv"]
