@@ -20,6 +20,14 @@ from grader.assignment import Assignment, AssignmentError, assignment_id_of, loa
 from grader.notebook import BadNotebook, code_cells, defining_cells, read_notebook
 from grader.results import CellRun, GradingResult, TestResult, total
 from grader.sandbox import PACKAGE_DIR, SandboxError, WorkerSpec, get_backend
+from grader.sandbox.gpu import (
+    GpuError,
+    GpuRequest,
+    cuda_visible_devices,
+    gpu_for_slot,
+    host_gpu_count,
+    parse_gpus,
+)
 from grader.session import WorkerSession
 
 MODES = ("submit", "check")
@@ -56,7 +64,8 @@ def prepare(path: Path, assignment_id: str | None = None, course: Path | None = 
         raise BadInput(str(e)) from None
 
 
-def worker_spec(assignment: Assignment, data_dir: Path | None, slot: int = 0) -> WorkerSpec:
+def worker_spec(assignment: Assignment, data_dir: Path | None, slot: int = 0, gpu: bool = False,
+                env: tuple[tuple[str, str], ...] = ()) -> WorkerSpec:
     """The sandbox settings for one of `assignment`'s workers.
 
     The masks hide everything judge-only that could sit inside a path the sandbox must expose
@@ -66,27 +75,56 @@ def worker_spec(assignment: Assignment, data_dir: Path | None, slot: int = 0) ->
     secret_file = os.environ.get("GRADER_SECRET_FILE")
     masks = (PACKAGE_DIR, assignment.course, assignment.root, datasets.cache_dir(),
              *datasets.sensitive_paths(), *([Path(secret_file)] if secret_file else []))
-    return WorkerSpec(limits=assignment.limits, data_dir=data_dir, masks=masks, slot=slot)
+    return WorkerSpec(limits=assignment.limits, data_dir=data_dir, masks=masks, slot=slot, gpu=gpu, env=env)
+
+
+def gpu_plan(assignment: Assignment, gpus: str | GpuRequest | None, sandbox: str, slot: int = 0,
+             jobs: int = 1) -> tuple[GpuRequest | None, list[str]]:
+    """The GPUs this job's worker gets under the assignment's `gpu` setting, and notes for the result.
+
+    "none": never a GPU. "required": a GPU or BadInput. "optional": the GPUs given, else the CPU,
+    with a note. In a batch (`jobs` > 1) each concurrent job gets one device of those given.
+    """
+    try:
+        request = parse_gpus(gpus) if gpus is None or isinstance(gpus, str) else gpus
+    except GpuError as e:
+        raise BadInput(str(e)) from None
+    if assignment.gpu == "none" or (request is None and assignment.gpu == "optional"):
+        notes = [] if assignment.gpu == "none" else [
+            f"assignment '{assignment.id}' can use a GPU (gpu = \"optional\") but none was given "
+            "(--gpus): the notebook ran on the CPU"]
+        return None, notes
+    if request is None:
+        raise BadInput(f"assignment '{assignment.id}' needs a GPU (gpu = \"required\"): grade it with "
+                       "--gpus all (or a count, --gpus 2, or device ids, --gpus 0,1)")
+    available = host_gpu_count() if request.all and jobs > 1 else None
+    job = gpu_for_slot(request, slot, jobs, available)
+    if sandbox != "docker" and not host_gpu_count():  # docker checks inside its container
+        raise BadInput(f"--gpus {request}: nvidia-smi on this host lists no GPU")
+    return job, []
 
 
 def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "notebook.ipynb",
           mode: str = "submit", sandbox: str = "process", slot: int = 0,
+          gpus: str | GpuRequest | None = None, jobs: int = 1,
           on_cell: Callable[[CellRun], None] | None = None,
           on_test: Callable[[TestResult], None] | None = None) -> GradingResult:
     """Grade a read notebook against its assignment. Never raises for anything the notebook does."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     started = time.monotonic()
+    job_gpus, errors = gpu_plan(assignment, gpus, sandbox, slot, jobs)
     try:
-        backend = get_backend(sandbox)
+        backend = get_backend(sandbox, gpus=job_gpus)
     except SandboxError as e:
         raise BadInput(str(e)) from None
+    visible = cuda_visible_devices(job_gpus) if job_gpus is not None and sandbox != "docker" else None
+    env = (("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ()
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
-    errors: list[str] = []
     try:
         data_dir = work / "data"
         datasets.write_public(assignment.datasets, data_dir)
-        spec = worker_spec(assignment, data_dir, slot)
+        spec = worker_spec(assignment, data_dir, slot, gpu=job_gpus is not None, env=env)
         session = WorkerSession(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports,
                                 seed=0, on_cell=on_cell)
         with warnings.catch_warnings(record=True) as caught:

@@ -6,7 +6,6 @@ the solution (which must keep its full marks: the attack must not cost later cel
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
@@ -14,29 +13,22 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hostile_cases import (
+    BACKPROP,
+    FAST,
+    SOLUTION,
+    STARTER,
+    assert_forged_nothing,
+    assert_survives,
+    with_cell,
+)
+from hostile_cases import write_notebook as _write
 
-from grader.assignment import load_assignment
 from grader.judge import grade, worker_spec
-from grader.notebook import code_cells, read_notebook
+from grader.notebook import code_cells
 from grader.remote import Submission
 from grader.sandbox import get_backend
 from grader.session import WorkerSession
-
-BACKPROP = load_assignment("backprop")
-FAST = dataclasses.replace(BACKPROP, limits=dataclasses.replace(
-    BACKPROP.limits, cell_seconds=4, notebook_seconds=60, call_seconds=5, max_restarts=3))
-STARTER = read_notebook(BACKPROP.starter)
-SOLUTION = read_notebook(BACKPROP.solution)
-
-
-def with_cell(nb: dict, source: str, before_training: bool = True) -> dict:
-    """A copy of `nb` with a code cell holding `source`, placed before the training cell."""
-    nb = copy.deepcopy(nb)
-    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
-    at = next((i for i, c in enumerate(nb["cells"]) if "best_net" in "".join(c["source"])
-               and c["cell_type"] == "code"), len(nb["cells"])) if before_training else len(nb["cells"])
-    nb["cells"].insert(at, cell)
-    return nb
 
 
 @pytest.fixture(scope="module")
@@ -44,23 +36,6 @@ def full_marks() -> float:
     result = grade(SOLUTION, FAST)
     assert result.score == result.max_score > 0, [t for t in result.tests if t.status != "passed"]
     return result.max_score
-
-
-def assert_forged_nothing(nb: dict, expect_cell_status: str | None = None):
-    result = grade(nb, FAST)
-    assert result.score == 0, [(t.name, t.score) for t in result.tests if t.score]
-    assert result.max_score > 0 and result.tests
-    if expect_cell_status:
-        assert expect_cell_status in {c.status for c in result.cells}
-    return result
-
-
-def assert_survives(nb: dict, full_marks: float, status: str):
-    result = grade(nb, FAST)
-    assert result.score == full_marks, [(t.name, t.message) for t in result.tests if t.status != "passed"]
-    hostile = [c for c in result.cells if c.status == status]
-    assert hostile, [(c.index, c.status, c.message) for c in result.cells]
-    return result, hostile[0]
 
 
 def test_sys_exit_earns_nothing_and_stops_nothing(full_marks):
@@ -194,8 +169,3 @@ def test_hidden_tests_reference_and_secrets_are_unreadable(monkeypatch, tmp_path
         assert sub.ENV == {}
     finally:
         session.close()
-
-
-def _write(path: Path, nb: dict) -> Path:
-    path.write_text(json.dumps(nb))
-    return path

@@ -14,9 +14,12 @@ import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from grader.assignment import Limits
+
+if TYPE_CHECKING:
+    from grader.sandbox.gpu import GpuRequest
 
 WORKER_FILES = ("untrusted_worker.py", "wire.py")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -113,9 +116,18 @@ def stage_worker_files(directory: Path) -> Path:
     return directory
 
 
-def get_backend(name: str) -> Backend:
+def get_backend(name: str, *, gpus: GpuRequest | None = None) -> Backend:
+    """The backend called `name`. `gpus`: the GPUs its workers may use when a spec asks for one.
+
+    Raises SandboxError when the backend cannot run here (for docker: no daemon, no image,
+    a stale image, or requested GPUs that the container cannot see).
+    """
     if name == "process":
         from grader.sandbox.process import ProcessBackend
 
         return ProcessBackend()
-    raise SandboxError(f"unknown sandbox {name!r} (known: process)")
+    if name == "docker":
+        from grader.sandbox.docker import DockerBackend
+
+        return DockerBackend(gpus=gpus)
+    raise SandboxError(f"unknown sandbox {name!r} (known: process, docker)")
