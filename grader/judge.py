@@ -11,7 +11,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -127,23 +126,21 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
         spec = worker_spec(assignment, data_dir, slot, gpu=job_gpus is not None, env=env)
         session = WorkerSession(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports,
                                 seed=0, on_cell=on_cell)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                cells = session.run_notebook()
-                from grader.pytest_plugin import JudgePlugin, run_tests  # pytest loads while we wait
-                from grader.remote import Submission
+        try:
+            cells = session.run_notebook()
+            from grader.pytest_plugin import JudgePlugin, run_tests  # pytest loads while we wait
+            from grader.remote import Submission
 
-                suites = {assignment.public_tests.resolve(): "public"}
-                if mode == "submit":
-                    suites[assignment.hidden_tests.resolve()] = "hidden"
-                plugin = JudgePlugin(assignment, Submission(session, defining_cells(nb)), suites,
-                                     secret=course_secret(), on_test=on_test)
-                tests = run_tests(plugin, list(suites))
-            finally:
-                session.close()
-        errors += [str(w.message) for w in caught if "isolation" in str(w.message)
-                   or "bubblewrap" in str(w.message)]
+            suites = {assignment.public_tests.resolve(): "public"}
+            if mode == "submit":
+                suites[assignment.hidden_tests.resolve()] = "hidden"
+            plugin = JudgePlugin(assignment, Submission(session, defining_cells(nb)), suites,
+                                 secret=course_secret(), on_test=on_test)
+            tests = run_tests(plugin, list(suites))
+        finally:
+            session.close()
+        if not session.isolated:
+            errors.append("the notebook ran WITHOUT isolation: bubblewrap (bwrap) is not installed")
         errors += session.events
         if not tests:
             errors.append("no tests ran: the assignment has no tests for this mode")

@@ -56,6 +56,7 @@ class WorkerSession:
         self.events: list[str] = []
         self.gave_up = ""
         self.description = ""
+        self.isolated = True
 
     # -- lifecycle -------------------------------------------------------------------------
     def run_notebook(self) -> list[CellRun]:
@@ -108,6 +109,7 @@ class WorkerSession:
         self.generation += 1
         self.worker = self.backend.start(self.spec)
         self.description = self.worker.description
+        self.isolated = self.worker.isolated
         reply, _ = self._request({"op": "setup", "forbidden": list(self.forbidden), "seed": self.seed},
                                  30.0)
         require(reply, "ok", bool)

@@ -41,10 +41,11 @@ class Worker:
     """A started worker: the judge's end of the channel and the OS process behind it."""
 
     def __init__(self, sock: socket.socket, proc: subprocess.Popen, description: str,
-                 cleanup: Callable[[], None] | None = None) -> None:
+                 cleanup: Callable[[], None] | None = None, isolated: bool = True) -> None:
         self.sock = sock
         self.proc = proc
         self.description = description  # e.g. "bubblewrap sandbox", shown in results
+        self.isolated = isolated  # False for the documented no-bwrap fallback
         self._cleanup = cleanup  # runs once, after the process is gone
 
     def alive(self) -> bool:

@@ -146,7 +146,7 @@ class ProcessBackend:
             raise SandboxError(f"cannot start the worker: {e}") from None
         finally:
             child.close()
-        return Worker(parent, proc, description, cleanup)
+        return Worker(parent, proc, description, cleanup, isolated=bool(self.bwrap))
 
     def _worker_env(self, spec: WorkerSpec) -> dict[str, str]:
         threads = str(max(1, spec.limits.cpus))
