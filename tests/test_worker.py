@@ -167,6 +167,23 @@ def test_forbidden_imports_fail_with_a_reason(worker_of):
     assert "'jax' is not allowed" in runs[1].message
 
 
+def test_forbidden_modules_look_absent_to_probes(worker_of):
+    """Libraries probe with importlib.util.find_spec (torch.optim does, for tensorflow): no error."""
+    _, runs, sub = worker_of([
+        "import importlib, importlib.util\n"
+        "probe = importlib.util.find_spec('wave') is None, importlib.util.find_spec('not_installed_x') is None\n"
+        "try:\n    import wave\nexcept ModuleNotFoundError as e:\n    caught = str(e)\n",
+        "importlib.import_module('wave')",
+        "import xml.dom",
+        "import xml",
+    ], forbidden=("wave", "xml.dom", "not_installed_x"))
+    assert tuple(sub.probe) == (False, True)  # the ordinary answers: installed, not installed
+    assert "import of 'wave' is not allowed" in sub.caught
+    assert [r.status for r in runs] == ["ok", "error", "error", "ok"]
+    assert "import of 'wave' is not allowed" in runs[1].message
+    assert "import of 'xml.dom' is not allowed" in runs[2].message
+
+
 def test_ipython_syntax_does_not_crash_grading(worker_of):
     _, runs, sub = worker_of([
         "%matplotlib inline\nimport numpy as np\n!pip install torch\nfiles = !ls\nz = 1",
@@ -280,3 +297,49 @@ def test_refusing_a_module_during_a_call(worker_of):
     with pytest.raises(StudentError, match="without torch"):
         strict.tensor_method(x)
     np.testing.assert_array_equal(sub.with_torch(x), [0.0, 2.0])  # allowed without the view
+
+
+def test_iterating_a_handle_brings_its_items_back(worker_of):
+    from grader.remote import MAX_ITEMS, type_name
+
+    _, _, sub = worker_of([
+        "import collections, itertools\n"
+        "class Conv2d:\n    pass\n"
+        "class Net:\n"
+        "    def __init__(self):\n        self.layers = collections.OrderedDict(c1=Conv2d(), c2=Conv2d(), n=3)\n"
+        "    def modules(self):\n        yield self\n        yield from self.layers.values()\n"
+        "def endless():\n    return itertools.count()\n"
+        "class NotIterable:\n    pass\n"
+    ])
+    net = sub.Net()
+    items = list(net.modules())
+    assert [type_name(m) for m in items] == ["Net", "Conv2d", "Conv2d", "int"]
+    assert items[3] == 3 and isinstance(items[1], Handle)
+    assert isinstance(net.layers, Handle)  # an OrderedDict is not plain data
+    assert list(net.layers.keys()) == ["c1", "c2", "n"]
+    assert sum(1 for m in net.modules() if type_name(m) == "Conv2d") == 2
+    with pytest.raises(StudentError, match=f"more than {MAX_ITEMS} items"):
+        list(sub.endless())
+    with pytest.raises(StudentError, match="TypeError"):
+        list(sub.NotIterable())
+    assert type_name(np.zeros(2)) == "ndarray"
+
+
+def test_without_bwrap_the_worker_runs_unisolated_and_says_so(monkeypatch):
+    import warnings
+
+    import grader.sandbox.process as process
+
+    monkeypatch.setattr(process, "_warned", False)
+    backend = get_backend("process")
+    backend.bwrap = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session = WorkerSession(backend, WorkerSpec(limits=FAST), [Cell(0, "import os\npid = os.getpid()")])
+        try:
+            assert session.run_notebook()[0].status == "ok"
+            assert Submission(session).pid > 0
+            assert session.isolated is False and "NOT isolated" in session.description
+        finally:
+            session.close()
+    assert [w for w in caught if issubclass(w.category, process.NotIsolatedWarning)]
