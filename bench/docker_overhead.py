@@ -4,7 +4,8 @@
 
 Each run executes the same code three ways and times it end to end:
 
-- bare:    `python -c <the notebook's code cells>` in a subprocess, no sandbox, no judge;
+- bare:    `python -c <the notebook's code cells>` in a subprocess, no sandbox, no judge
+           (one BLAS thread, as in the sandboxes);
 - process: a judge session on the process sandbox (bubblewrap) running the cells, then closed;
 - docker:  the same session on the docker sandbox (container start, connect, run, remove).
 
@@ -17,15 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from grader import datasets  # noqa: E402
 from grader.assignment import load_assignment  # noqa: E402
 from grader.judge import grade, worker_spec  # noqa: E402
 from grader.notebook import code_cells, read_notebook  # noqa: E402
@@ -34,11 +38,16 @@ from grader.session import WorkerSession  # noqa: E402
 
 ASSIGNMENT = load_assignment("backprop")
 NOTEBOOK = ASSIGNMENT.root / "examples" / "submission.ipynb"
+WORK = Path(tempfile.mkdtemp(prefix="dlgrade-bench-"))
+DATA = WORK / "data"  # the public data, as the sandboxes mount it at ./data
 
 
 def time_bare(source: str) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-s", "-c", source], capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}  # as the sandboxes run it (one thread)
+    proc = subprocess.run([sys.executable, "-s", "-c", source], capture_output=True, text=True, timeout=600,
+                          cwd=WORK, env=env)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"bare run failed: {proc.stderr[-2000:]}")
@@ -48,7 +57,7 @@ def time_bare(source: str) -> float:
 def time_session(sandbox: str, nb: dict) -> float:
     backend = get_backend(sandbox)
     t0 = time.perf_counter()
-    session = WorkerSession(backend, worker_spec(ASSIGNMENT, None), code_cells(nb),
+    session = WorkerSession(backend, worker_spec(ASSIGNMENT, DATA), code_cells(nb),
                             forbidden=ASSIGNMENT.forbidden_imports)
     try:
         runs = session.run_notebook()
@@ -76,6 +85,7 @@ def main() -> None:
     parser.add_argument("--grade", action="store_true", help="also time whole grade() calls")
     args = parser.parse_args()
 
+    datasets.write_public(ASSIGNMENT.datasets, DATA)
     nb = read_notebook(NOTEBOOK)
     cells = code_cells(nb)
     source = "\n".join(c.source for c in cells)

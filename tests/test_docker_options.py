@@ -3,6 +3,7 @@ build plans. (The engine-backed tests are tests/test_docker.py and tests/test_do
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def options(spec: WorkerSpec, gpus: str | None = None) -> dict:
 
 
 def test_container_is_locked_down_with_the_assignments_limits():
-    limits = Limits(memory_mb=1024, max_processes=32, max_file_mb=32, cpus=2)
+    limits = Limits(memory_mb=1024, max_processes=32, max_file_mb=32, cpus=min(2, os.cpu_count() or 1))
     o = options(WorkerSpec(limits=limits, data_dir=Path("/tmp/data"), slot=3))
     assert o["network_mode"] == "none"
     assert o["read_only"] is True
@@ -36,7 +37,8 @@ def test_container_is_locked_down_with_the_assignments_limits():
     assert o["user"] == "61003:61003" and not o["user"].startswith("0")
     assert o["pids_limit"] == 32 + 2
     assert o["mem_limit"] == o["memswap_limit"] == f"{1024 + 3 * 32}m"
-    assert o["nano_cpus"] == 2_000_000_000
+    assert o["nano_cpus"] == limits.cpus * 1_000_000_000
+    assert options(WorkerSpec(limits=Limits(cpus=10_000)))["nano_cpus"] == (os.cpu_count() or 1) * 1_000_000_000
     ulimits = {u["Name"]: (u["Soft"], u["Hard"]) for u in o["ulimits"]}
     assert ulimits["core"] == (0, 0)
     assert ulimits["fsize"] == (32 * 2**20, 32 * 2**20)

@@ -307,7 +307,7 @@ class DockerBackend:
             cap_drop=["ALL"], security_opt=["no-new-privileges"],
             pids_limit=limits.max_processes + 2,  # + docker-init and the worker itself
             mem_limit=memory, memswap_limit=memory, oom_score_adj=500,
-            nano_cpus=int(max(1, limits.cpus) * 1_000_000_000),
+            nano_cpus=int(min(max(1, limits.cpus), os.cpu_count() or 1) * 1_000_000_000),  # docker refuses more
             ulimits=[Ulimit(name="core", soft=0, hard=0),
                      Ulimit(name="fsize", soft=file_bytes, hard=file_bytes),
                      Ulimit(name="cpu", soft=cpu_seconds, hard=cpu_seconds + 5),
