@@ -54,10 +54,16 @@ def test_validate_passes_for_the_shipped_course(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "grader.cli", "validate"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("backprop: ok; solution 45/45; starter 0/45"), result.stdout
-    assert "tests: 5 public, 36 hidden" in lines[0]
-    assert "hidden suite " in lines[0] and " s on the solution" in lines[0]
+    lines = {line.split(":", 1)[0]: line for line in result.stdout.strip().splitlines()}
+    expected = {"backprop": ("solution 45/45; starter 0/45", "tests: 5 public, 36 hidden"),
+                "regularization": ("solution 44/44; starter 0/44", "tests: 5 public, 29 hidden")}
+    assert set(expected) <= set(lines), result.stdout
+    assert all(": ok; " in line for line in lines.values()), result.stdout
+    for name, (scores, counts) in expected.items():
+        line = lines[name]
+        assert line.startswith(f"{name}: ok; {scores}"), result.stdout
+        assert counts in line, result.stdout
+        assert "hidden suite " in line and " s on the solution" in line
 
 
 EXTRA_TESTS = '''
