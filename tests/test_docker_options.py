@@ -107,3 +107,64 @@ def test_the_image_context_holds_no_judge_files(tmp_path):
     names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
     assert "Dockerfile" in names and "requirements.txt" in names
     assert not [n for n in names if n.endswith(".py") or "test" in n or "reference" in n or ".npz" in n]
+
+
+class _FakeContainer:
+    def __init__(self, status: int, output: bytes) -> None:
+        self.id, self.name, self.status_code, self.output = "c1", "gpu-check", status, output
+        self.removed = False
+
+    def start(self):
+        pass
+
+    def wait(self, timeout=None):  # noqa: ANN001
+        return {"StatusCode": self.status_code}
+
+    def logs(self, **kw):  # noqa: ANN003
+        return self.output
+
+    def remove(self, force=False):  # noqa: ANN001
+        self.removed = True
+
+
+class _FakeContainers:
+    def __init__(self, result) -> None:  # noqa: ANN001
+        self.result, self.created = result, []
+
+    def create(self, image, command, **kw):  # noqa: ANN001, ANN003
+        if isinstance(self.result, Exception):
+            raise self.result
+        self.created.append(kw)
+        return self.result
+
+
+def _gpu_backend(result) -> tuple[DockerBackend, _FakeContainers]:  # noqa: ANN001
+    b = backend("all")
+    b.client = type("Client", (), {})()
+    b.client.containers = _FakeContainers(result)
+    return b, b.client.containers
+
+
+def test_gpu_check_runs_nvidia_smi_in_a_container_with_the_request():
+    ok = _FakeContainer(0, b"GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-6324bbff)\n")
+    b, containers = _gpu_backend(ok)
+    b.check_gpus()
+    (kw,) = containers.created
+    assert kw["device_requests"][0]["Count"] == -1 and kw["network_mode"] == "none"
+    assert ok.removed
+
+
+def test_gpu_check_failures_are_one_clear_line():
+    import docker
+
+    from grader.sandbox import SandboxError
+
+    b, _ = _gpu_backend(docker.errors.APIError(
+        "500", explanation='could not select device driver "" with capabilities: [[gpu]]'))
+    with pytest.raises(SandboxError, match=r"--gpus all: Docker could not give the sandbox a GPU.*NVIDIA Container"):
+        b.check_gpus()
+    blind = _FakeContainer(9, b"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver")
+    b, _ = _gpu_backend(blind)
+    with pytest.raises(SandboxError, match=r"nvidia-smi inside the sandbox sees no GPU \(exit 9: NVIDIA-SMI has failed"):
+        b.check_gpus()
+    assert blind.removed
