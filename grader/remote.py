@@ -2,19 +2,23 @@
 
 `submission.affine_forward(x, w, b)` sends the call to the worker and returns real numpy
 arrays. Objects that are not data come back as `Handle`s: call them, read or set their
-attributes, index them, or pass them back into later calls. Dict, list and array arguments
+attributes, index them, iterate them (`list(model.modules())`: the items come back in one
+reply, at most MAX_ITEMS), or pass them back into later calls. Dict, list and array arguments
 that student code changes in place are copied back (CS231n APIs mutate `bn_param`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from grader import wire
 from grader.session import WorkerCrashed, WorkerSession
 from grader.worker_reply import BadReply, decode_value, require
+
+#: The most items `iter(handle)` brings back; an iterable with more is an error.
+MAX_ITEMS = 10_000
 
 
 class SubmissionError(Exception):
@@ -75,8 +79,31 @@ class Handle:
     def __getitem__(self, key: Any) -> Any:
         return _call(self._session, self._target(), (key,), {}, f"{self._label}[{key!r}]", item="get")
 
+    def __iter__(self) -> Iterator[Any]:
+        """The items of the worker's iterable (values and handles), fetched in one call.
+
+        E.g. `[type_name(m) for m in model.modules()]`. More than MAX_ITEMS items (an endless
+        generator) is a StudentError.
+        """
+        label = f"iter({self._label})"
+        items = _call(self._session, self._target(), (MAX_ITEMS + 1,), {}, label, item="iter")
+        if not isinstance(items, list):
+            raise WorkerLost(f"{label}: malformed reply")
+        if len(items) > MAX_ITEMS:
+            raise StudentError(f"{label} has more than {MAX_ITEMS} items")
+        return iter(items)
+
     def __setitem__(self, key: Any, value: Any) -> None:
         _call(self._session, self._target(), (key, value), {}, f"{self._label}[{key!r}]", item="set")
+
+
+def type_name(value: Any) -> str:
+    """The class name of a worker object (`"Conv2d"`), or of a judge-side value (`"ndarray"`).
+
+    The worker reports it, so it is what the student's object claims to be: good for catching
+    mistakes, not proof against a student who fakes it.
+    """
+    return value._type if isinstance(value, Handle) else type(value).__name__
 
 
 class Submission:

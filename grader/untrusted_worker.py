@@ -14,6 +14,7 @@ import argparse
 import ast
 import builtins
 import importlib.abc
+import itertools
 import linecache
 import os
 import random
@@ -113,17 +114,35 @@ def drain(cap: Capture) -> str:
 
 
 class ForbiddenImports(importlib.abc.MetaPathFinder):
+    """Refuses imports of the forbidden modules (and their submodules) with a reason.
+
+    A library that only probes whether a module is installed, with
+    `importlib.util.find_spec(name)` (torch.optim does, for tensorflow and jax), gets the
+    ordinary answer instead of an exception; importing the module is still refused.
+    """
+
     def __init__(self, names: list[str]) -> None:
         self.names = frozenset(names)
 
     def find_spec(self, name, path=None, target=None):
-        top = name.partition(".")[0]
-        if top in self.names:
-            raise ImportError(
-                f"import of '{top}' is not allowed in this assignment "
-                f"(forbidden: {', '.join(sorted(self.names))})"
-            )
-        return None
+        banned = next((n for n in self.names if name == n or name.startswith(n + ".")), None)
+        if banned is None or _probing(sys._getframe(1)):
+            return None
+        raise ModuleNotFoundError(
+            f"import of '{banned}' is not allowed in this assignment "
+            f"(forbidden: {', '.join(sorted(self.names))})", name=name)
+
+
+def _probing(frame) -> bool:
+    """Whether the import system was entered by importlib.util.find_spec rather than an import."""
+    while frame is not None:
+        module, code = frame.f_globals.get("__name__"), frame.f_code.co_name
+        if module == "importlib._bootstrap" and code in ("_find_and_load", "_find_and_load_unlocked"):
+            return False  # an import (statement, __import__ or importlib.import_module)
+        if module == "importlib.util" and code == "find_spec":
+            return True
+        frame = frame.f_back
+    return False
 
 
 class IgnoredMagics:
@@ -318,6 +337,8 @@ class Worker:
             call = lambda: fn[args[0]]  # noqa: E731
         elif msg.get("item") == "set":
             call = lambda: fn.__setitem__(args[0], args[1])  # noqa: E731
+        elif msg.get("item") == "iter":  # at most args[0] items, as a list
+            call = lambda: list(itertools.islice(iter(fn), max(0, int(args[0]))))  # noqa: E731
         elif msg.get("refuse"):
             hook = refusing(msg["refuse"])
 
