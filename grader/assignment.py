@@ -69,6 +69,9 @@ class Assignment:
     forbidden_imports: tuple[str, ...] = ()  # top-level or dotted module names
     due: str = ""  # ISO date or date-time; "" when unset
     datasets: tuple[str, ...] = ()  # names from grader.datasets
+    #: Files shipped with the assignment (`[data] files`, relative to `root`) that the sandbox
+    #: gets as data/<file name>, e.g. a pretrained checkpoint. Absolute paths here.
+    public_files: tuple[Path, ...] = ()
     limits: Limits = field(default_factory=Limits)
     #: The course root holding assignments/, reference/ and templates/; when not given,
     #: the folder two levels above `root` (course/assignments/<id>).
@@ -186,7 +189,8 @@ def assignment_id_of(notebook: Mapping[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- validation
 
 _TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "due", "limits", "data")
-_DATA_KEYS = ("datasets",)
+_DATA_KEYS = ("datasets", "files")
+_FILE_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$")
 _LIMIT_FIELDS = {f.name: f for f in fields(Limits)}
 _SECONDS = ("cell_seconds", "notebook_seconds", "call_seconds")
 
@@ -284,6 +288,28 @@ def _datasets(value: Any) -> tuple[str, ...]:
     return names
 
 
+def _public_files(value: Any, root: Path, datasets: tuple[str, ...]) -> tuple[Path, ...]:
+    """`[data] files`: paths below the assignment folder, outside tests/, with distinct file names."""
+    entries = _string_list(value, "data.files", _FILE_RE, "a relative path such as 'data/weights.pt'")
+    taken = {f"{name}_train.npz": f"dataset {name!r}" for name in datasets}
+    out = []
+    for entry in entries:
+        parts = entry.split("/")
+        if ".." in parts or "." in parts:
+            raise _Bad(f"data.files: {entry!r} must stay inside the assignment folder")
+        if parts[0] == "tests":
+            raise _Bad(f"data.files: {entry!r} is a test file; tests never enter the sandbox")
+        path = root / entry
+        if not path.is_file():
+            raise _Bad(f"data.files: no file {path}")
+        name = parts[-1]
+        if name in taken:
+            raise _Bad(f"data.files: {entry!r} would be written as data/{name}, like {taken[name]}")
+        taken[name] = repr(entry)
+        out.append(path)
+    return tuple(out)
+
+
 def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course: Path) -> Assignment:
     try:
         _check_keys(data, _TOP_KEYS, "")
@@ -315,6 +341,7 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         data_table = _table(data.get("data", {}), "data")
         _check_keys(data_table, _DATA_KEYS, "data.")
         datasets = _datasets(data_table.get("datasets", []))
+        public_files = _public_files(data_table.get("files", []), root, datasets)
     except _Bad as e:
         raise AssignmentError(f"{path}: {e}") from None
 
@@ -328,5 +355,6 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         forbidden_imports=forbidden,
         due=due,
         datasets=datasets,
+        public_files=public_files,
         limits=limits,
     )

@@ -189,7 +189,7 @@ def data(assignment: str, directory: Path, course: Path | None) -> None:
         spec = load_assignment(assignment, course)
     except AssignmentError as e:
         _fail(str(e))
-    for path in datasets.write_public(spec.datasets, directory):
+    for path in datasets.write_public(spec.datasets, directory, spec.public_files):
         click.echo(str(path))
 
 

@@ -7,6 +7,7 @@ seed so every grader, student and CI run sees the same rows.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,7 +39,23 @@ def _digits() -> Split:
     return Split(X[train], y[train], X[held], y[held])
 
 
-BUILDERS: dict[str, Callable[[], Split]] = {"digits": _digits}
+def _digits59_few() -> Split:
+    """Few-shot transfer target: the digits 5-9, labelled 0-4 (label = digit - 5).
+
+    Public: 20 rows per class, drawn (seeded) from the `digits` training split. Held-out: every
+    5-9 row of the `digits` held-out split, so no public file of any assignment holds them.
+    The source task of the `finetune` assignment is the digits 0-4 of the `digits` training split.
+    """
+    digits = load("digits")
+    rng = np.random.default_rng(SPLIT_SEED + 59)
+    train = np.concatenate([rng.choice(np.flatnonzero(digits.y_train == d), 20, replace=False)
+                            for d in range(5, 10)])
+    held = np.flatnonzero(digits.y_heldout >= 5)
+    return Split(digits.X_train[train], digits.y_train[train] - 5,
+                 digits.X_heldout[held], digits.y_heldout[held] - 5)
+
+
+BUILDERS: dict[str, Callable[[], Split]] = {"digits": _digits, "digits59_few": _digits59_few}
 
 
 def cache_dir() -> Path:
@@ -73,8 +90,10 @@ def load(name: str) -> Split:
     return split
 
 
-def write_public(names: list[str] | tuple[str, ...], directory: Path) -> list[Path]:
-    """Write each dataset's public part as `<name>_train.npz` (arrays X and y) into `directory`."""
+def write_public(names: list[str] | tuple[str, ...], directory: Path,
+                 files: list[Path] | tuple[Path, ...] = ()) -> list[Path]:
+    """Write each dataset's public part as `<name>_train.npz` (arrays X and y) into `directory`,
+    and copy each of `files` (an assignment's `[data] files`) there under its own name."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in names:
@@ -82,6 +101,10 @@ def write_public(names: list[str] | tuple[str, ...], directory: Path) -> list[Pa
         path = directory / f"{name}_train.npz"
         if not path.exists():
             np.savez(path, X=split.X_train, y=split.y_train)
+        paths.append(path)
+    for source in files:
+        path = directory / Path(source).name
+        shutil.copyfile(source, path)  # always: a stale copy of a changed file must not linger
         paths.append(path)
     return paths
 

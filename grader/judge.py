@@ -122,7 +122,7 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
     try:
         data_dir = work / "data"
-        datasets.write_public(assignment.datasets, data_dir)
+        datasets.write_public(assignment.datasets, data_dir, assignment.public_files)
         spec = worker_spec(assignment, data_dir, slot, gpu=job_gpus is not None, env=env)
         session = WorkerSession(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports,
                                 seed=0, on_cell=on_cell)

@@ -48,7 +48,8 @@ class RemoteTorch:
     # -- values in and out -------------------------------------------------------------
     def tensor(self, array: np.ndarray) -> Handle:
         """A worker-side tensor holding a copy of `array` (dtype kept)."""
-        return self.torch.from_numpy(np.ascontiguousarray(array))
+        array = np.asarray(array)
+        return self.torch.from_numpy(np.ascontiguousarray(array).reshape(array.shape))
 
     def numpy(self, tensor: Any, what: str = "the output") -> np.ndarray:
         """`tensor.detach().cpu().numpy()` in the worker, as a judge-side array."""

@@ -57,7 +57,7 @@ def encode(value: Any, arrays: list[np.ndarray], to_handle: Callable[[Any], dict
     if depth > MAX_DEPTH:
         return _handle_or_fail(value, to_handle)
     if isinstance(value, np.ndarray) and value.dtype.str in DTYPES:
-        arrays.append(np.ascontiguousarray(value))
+        arrays.append(np.ascontiguousarray(value).reshape(value.shape))  # ascontiguousarray makes 0-d 1-d
         return {"$nd": len(arrays) - 1}
     if type(value) is tuple:
         return {"$tuple": [encode(v, arrays, to_handle, depth + 1) for v in value]}
