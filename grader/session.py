@@ -99,6 +99,7 @@ class WorkerSession:
             outputs = tuple(_check_output(o) for o in require(reply, "outputs", list)[:4])
             message = require(reply, "message", str, "")[:500]
         except BadReply as e:
+            self.skip.add(cell.index)
             self._kill(f"sent a malformed reply ({e})")
             return CellRun(cell.index, "crashed", time.monotonic() - start, message=str(e))
         if status == "timeout":
