@@ -1,0 +1,28 @@
+"""Every shipped assignment's solution gets full marks under the Docker sandbox too.
+
+The torch assignments (cnn, regularization, finetune) exercise what the backprop checks do not:
+torch inside the image, public data files such as the finetune checkpoint, and handles to
+nn.Modules across the container boundary.
+"""
+
+from __future__ import annotations
+
+import pytest
+from docker_env import docker_ready, skip_module_without_docker  # noqa: F401  (autouse fixture)
+
+from grader.assignment import list_assignments
+from grader.judge import grade
+from grader.notebook import read_notebook
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+skip_module_without_docker()
+
+
+@pytest.mark.parametrize("assignment", list_assignments(), ids=lambda a: a.id)
+def test_solution_gets_full_marks_under_docker(assignment):
+    result = grade(read_notebook(assignment.solution), assignment, sandbox="docker")
+    graded = [t for t in result.tests if t.status != "skipped"]
+    assert graded and result.score == result.max_score, [
+        (t.name, t.status, t.message) for t in result.tests if t.status not in ("passed", "skipped")]
+    assert all(c.status == "ok" for c in result.cells), [
+        (c.index, c.status, c.message) for c in result.cells if c.status != "ok"]
