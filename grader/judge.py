@@ -128,7 +128,7 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
                                 seed=0, on_cell=on_cell)
         try:
             cells = session.run_notebook()
-            from grader.pytest_plugin import JudgePlugin, run_tests  # pytest loads while we wait
+            from grader.pytest_plugin import JudgePlugin, run_tests  # pytest only once there is a notebook
             from grader.remote import Submission
 
             suites = {assignment.public_tests.resolve(): "public"}
