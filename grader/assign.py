@@ -172,3 +172,33 @@ def assign_file(solution: Path, out: Path, assignment_id: str | None = None) -> 
         raise type(e)(f"{solution}: {e}") from None
     write_notebook(starter, out)
     return starter
+
+
+def notebook_from_cells(cells: list[tuple[str, str]], assignment_id: str, *, starter: bool = False) -> Any:
+    """A generator script's ("markdown" | "code", text) cells as the solution notebook.
+
+    With `starter=True`, its starter (`assign` of the solution). Cell ids are stable
+    (`<id>-00`, ...) so regenerated notebooks diff cleanly.
+    """
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    nb = new_notebook(cells=[new_markdown_cell(text) if kind == "markdown" else new_code_cell(text)
+                             for kind, text in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["dlgrade"] = {"assignment": assignment_id}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"{assignment_id}-{i:02d}"
+    if starter:
+        nb = nbformat.from_dict(assign(nb))
+    nbformat.validate(nb)
+    return nb
+
+
+def write_solution_and_starter(cells: list[tuple[str, str]], assignment_id: str, out_dir: Path) -> None:
+    """Write solution.ipynb and starter.ipynb of a generator script's cells into `out_dir`."""
+    for name, starter in [("solution.ipynb", False), ("starter.ipynb", True)]:
+        path = out_dir / name
+        write_notebook(notebook_from_cells(cells, assignment_id, starter=starter), path)
+        print("wrote", path)

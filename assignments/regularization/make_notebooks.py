@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader.assign import assign, write_notebook
+from grader.assign import notebook_from_cells, write_solution_and_starter
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENT = "regularization"
@@ -470,25 +469,11 @@ ANSWER_BN_RUNNING_VAR = 5 / 3  # SOLUTION
 
 
 def build(starter: bool) -> nbformat.NotebookNode:
-    cells = [new_markdown_cell(text) if kind == "markdown" else new_code_cell(text) for kind, text in CELLS]
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.metadata["dlgrade"] = {"assignment": ASSIGNMENT}
-    for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
-        cell["id"] = f"{ASSIGNMENT}-{i:02d}"
-    if starter:
-        nb = nbformat.from_dict(assign(nb))
-    nbformat.validate(nb)
-    return nb
+    return notebook_from_cells(CELLS, ASSIGNMENT, starter=starter)
 
 
 def main(argv: list[str]) -> int:
-    out_dir = Path(argv[1]) if len(argv) > 1 else HERE
-    for name, starter in [("solution.ipynb", False), ("starter.ipynb", True)]:
-        path = out_dir / name
-        write_notebook(build(starter), path)
-        print("wrote", path)
+    write_solution_and_starter(CELLS, ASSIGNMENT, Path(argv[1]) if len(argv) > 1 else HERE)
     return 0
 
 
