@@ -23,7 +23,7 @@ class Case:
 
     edits: (find, replace) pairs; `find` must occur exactly once in the notebook's code.
       A find of the form "BLOCK:<name>" means the first `# BEGIN SOLUTION` ... `# END SOLUTION`
-      block of the cell defining <name> (`def` or `class`); "BLOCK:<name>:<k>" its k-th block
+      block after the line defining <name> (`def` or `class`); "BLOCK:<name>:<k>" its k-th block
       (from 0). The replacement is written without indentation.
     fails: test name -> text its message must contain. These tests must lose points.
     may_fail: tests allowed to lose points as a side effect (never required to).
@@ -47,8 +47,10 @@ def apply_edit(source_cells: list[str], find: str, replace: str) -> None:
                   if re.search(rf"^(def|class) {re.escape(name)}\b", s, re.M)]
         assert len(owners) == 1, f"solution.ipynb: {len(owners)} cells define {name}"
         i = owners[0]
-        matches = list(_BLOCK.finditer(source_cells[i]))
-        assert len(matches) > index, f"solution.ipynb: the cell defining {name} has no solution block {index}"
+        # only the blocks after the line defining `name`: a cell may define several functions
+        start = re.search(rf"^(def|class) {re.escape(name)}\b", source_cells[i], re.M).start()
+        matches = [m for m in _BLOCK.finditer(source_cells[i]) if m.start() > start]
+        assert len(matches) > index, f"solution.ipynb: {name} has no solution block {index}"
         match = matches[index]
         body = textwrap.indent(textwrap.dedent(replace).strip("\n") + "\n", match.group(1))
         s = source_cells[i]
@@ -62,9 +64,14 @@ def apply_edit(source_cells: list[str], find: str, replace: str) -> None:
     source_cells[i] = source_cells[i].replace(find, replace)
 
 
-def write_variant(solution: Path, case: Case, directory: Path) -> Path:
-    """The solution with `case`'s edits, written as <directory>/<case.id>.ipynb."""
+def write_variant(solution: Path, case: Case, directory: Path, drop_marker: str | None = None) -> Path:
+    """The solution with `case`'s edits, written as <directory>/<case.id>.ipynb.
+
+    With `drop_marker`, code cells containing it are left out (e.g. a slow self-check cell).
+    """
     nb = nbformat.read(str(solution), as_version=4)
+    if drop_marker is not None:
+        nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and drop_marker in c.source)]
     code = [c for c in nb.cells if c.cell_type == "code"]
     sources = [c.source for c in code]
     for find, replace in case.edits:
@@ -76,11 +83,11 @@ def write_variant(solution: Path, case: Case, directory: Path) -> Path:
     return path
 
 
-def check_edits_apply(solution: Path, cases: list[Case]) -> None:
+def check_edits_apply(solution: Path, cases: list[Case], drop_marker: str | None = None) -> None:
     """Every case's edits still match the solution (cheap; nothing is graded)."""
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
-            write_variant(solution, case, Path(tmp))
+            write_variant(solution, case, Path(tmp), drop_marker)
 
 
 def describe(result) -> str:

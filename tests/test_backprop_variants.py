@@ -13,13 +13,11 @@ One grading run per case (about 1.5 s each).
 
 from __future__ import annotations
 
-import re
-import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_variants import Case, check_bug, check_edits_apply, describe, write_variant
 
 from grader.judge import grade_notebook
 
@@ -31,23 +29,6 @@ STARTER = ASSIGNMENT / "starter.ipynb"
 pytestmark = pytest.mark.slow
 
 ACCURACY = "test_best_net_accuracy"
-
-
-@dataclass(frozen=True)
-class Case:
-    """An edit of the solution and what grading it must show.
-
-    edits: (find, replace) pairs; `find` must occur exactly once in the notebook's code.
-      A find of the form "BLOCK:<name>" means the whole `# BEGIN SOLUTION` ... `# END SOLUTION`
-      block of the cell defining <name>; its replacement is written without indentation.
-    fails: test name -> text its message must contain. These tests must lose points.
-    may_fail: tests allowed to lose points as a side effect (never required to).
-    """
-
-    id: str
-    edits: tuple[tuple[str, str], ...]
-    fails: dict[str, str] = field(default_factory=dict)
-    may_fail: frozenset[str] = frozenset()
 
 
 # Tests of TwoLayerNet that compare with the reference (they see any layer's bug).
@@ -372,52 +353,6 @@ ALTERNATIVES = [
     ),
 ]
 
-_BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*# END SOLUTION[ \t]*$", re.S | re.M)
-
-
-def _apply(source_cells: list[str], find: str, replace: str) -> None:
-    if find.startswith("BLOCK:"):
-        name = find.split(":", 1)[1]
-        owners = [i for i, s in enumerate(source_cells)
-                  if re.search(rf"^(def|class) {re.escape(name)}\b", s, re.M)]
-        assert len(owners) == 1, f"solution.ipynb: {len(owners)} cells define {name}"
-        i = owners[0]
-        match = _BLOCK.search(source_cells[i])
-        assert match, f"solution.ipynb: the cell defining {name} has no solution block"
-        indent = match.group(1)
-        body = textwrap.indent(textwrap.dedent(replace).strip("\n") + "\n", indent)
-        s = source_cells[i]
-        source_cells[i] = s[: match.start(2)] + body + s[match.end(2):]
-        return
-    hits = [(i, s.count(find)) for i, s in enumerate(source_cells) if find in s]
-    assert sum(n for _, n in hits) == 1, (
-        f"solution.ipynb: the edit's text occurs {sum(n for _, n in hits)} times, expected once:\n{find}"
-    )
-    i = hits[0][0]
-    source_cells[i] = source_cells[i].replace(find, replace)
-
-
-def _variant(case: Case, directory: Path) -> Path:
-    nb = nbformat.read(str(SOLUTION), as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    sources = [c.source for c in code]
-    for find, replace in case.edits:
-        _apply(sources, find, replace)
-    for cell, source in zip(code, sources):
-        cell.source = source
-    path = directory / f"{case.id}.ipynb"
-    nbformat.write(nb, str(path))
-    return path
-
-
-def _describe(result) -> str:
-    lines = [f"score {result.score}/{result.max_score}"]
-    lines += [f"  {t.status:7s} {t.score:g}/{t.max_score:g} {t.name}: {t.message[:200]}"
-              for t in result.tests if t.status != "passed"]
-    lines += [f"  cell {c.index}: {c.status} {c.message}" for c in result.cells if c.status != "ok"]
-    return "\n".join(lines)
-
-
 @pytest.fixture(scope="module")
 def solution_result():
     return grade_notebook(SOLUTION, mode="submit")
@@ -425,9 +360,9 @@ def solution_result():
 
 def test_solution_scores_full_marks(solution_result):
     result = solution_result
-    assert result.max_score == 45, _describe(result)
-    assert result.score == result.max_score, _describe(result)
-    assert all(c.status == "ok" for c in result.cells), _describe(result)
+    assert result.max_score == 45, describe(result)
+    assert result.score == result.max_score, describe(result)
+    assert all(c.status == "ok" for c in result.cells), describe(result)
     assert {t.suite for t in result.tests} == {"public", "hidden"}
 
 
@@ -438,7 +373,7 @@ def test_solution_notebook_runs_fast(solution_result):
 
 def test_starter_scores_zero_with_readable_messages():
     result = grade_notebook(STARTER, mode="submit")
-    assert result.score == 0, _describe(result)
+    assert result.score == 0, describe(result)
     for t in result.tests:
         assert t.status in ("failed", "error"), f"{t.name}: {t.status}"
         assert t.message and len(t.message) < 300, f"{t.name}: {t.message!r}"
@@ -449,34 +384,19 @@ def test_starter_scores_zero_with_readable_messages():
 
 @pytest.mark.parametrize("case", BUGS, ids=[c.id for c in BUGS])
 def test_bug_is_caught(case: Case, tmp_path: Path, solution_result):
-    result = grade_notebook(_variant(case, tmp_path), mode="submit")
-    report = _describe(result)
-    by_name = {t.name: t for t in result.tests}
-    expected_names = {t.name for t in solution_result.tests}
-    assert set(by_name) == expected_names, report
-    for name, text in case.fails.items():
-        t = by_name[name]
-        assert t.score < t.max_score, f"{case.id}: {name} kept full marks\n{report}"
-        assert text in t.message, f"{case.id}: {name}'s message lacks {text!r}: {t.message!r}\n{report}"
-    for t in result.tests:
-        if t.name not in case.fails and t.name not in case.may_fail:
-            assert t.score == t.max_score, f"{case.id}: unrelated {t.name} lost points\n{report}"
-    assert result.score < result.max_score
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit")
+    check_bug(case, result, {t.name for t in solution_result.tests})
 
 
 @pytest.mark.parametrize("case", ALTERNATIVES, ids=[c.id for c in ALTERNATIVES])
 def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path):
-    result = grade_notebook(_variant(case, tmp_path), mode="submit")
-    assert result.score == result.max_score, f"{case.id}\n{_describe(result)}"
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit")
+    assert result.score == result.max_score, f"{case.id}\n{describe(result)}"
 
 
 def test_variant_edits_apply_once():
     """Every edit above still matches the solution exactly once (cheap; no grading)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for case in BUGS + ALTERNATIVES:
-            _variant(case, Path(tmp))
+    check_edits_apply(SOLUTION, BUGS + ALTERNATIVES)
 
 
 def _make_notebooks():

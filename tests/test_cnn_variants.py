@@ -19,14 +19,12 @@ Also here, cheap: reference/cnn.py against PyTorch, and the notebooks against th
 from __future__ import annotations
 
 import importlib.util
-import re
-import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
+from notebook_variants import Case, check_bug, check_edits_apply, describe, write_variant
 
 from grader.judge import grade_notebook
 
@@ -42,24 +40,6 @@ ACCURACY = "test_cnn_model_accuracy"
 TRAIN_DIGITS = "test_cnn_model_reads_training_digits"
 FORWARD_TESTS = ("test_conv_forward_basic", "test_conv_forward_stride", "test_conv_forward_padding",
                  "test_conv_forward_non_square")
-
-
-@dataclass(frozen=True)
-class Case:
-    """An edit of the solution and what grading it must show.
-
-    edits: (find, replace) pairs; `find` must occur exactly once in the notebook's code.
-      A find of the form "BLOCK:<name>" means the whole `# BEGIN SOLUTION` ... `# END SOLUTION`
-      block of the cell defining <name> (the first block of that cell); "BLOCK:<name>:<k>" its
-      k-th block. The replacement is written without indentation.
-    fails: test name -> text its message must contain. These tests must lose points.
-    may_fail: tests allowed to lose points as a side effect (never required to).
-    """
-
-    id: str
-    edits: tuple[tuple[str, str], ...]
-    fails: dict[str, str] = field(default_factory=dict)
-    may_fail: frozenset[str] = frozenset()
 
 
 PAD_SOLUTION = "    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))\n"
@@ -358,66 +338,16 @@ ALTERNATIVES = [
     ),
 ]
 
-_BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*# END SOLUTION[ \t]*$", re.S | re.M)
-
-
-def _apply(source_cells: list[str], find: str, replace: str) -> None:
-    if find.startswith("BLOCK:"):
-        _, name, *k = find.split(":")
-        owners = [i for i, s in enumerate(source_cells)
-                  if re.search(rf"^(def|class) {re.escape(name)}\b", s, re.M)]
-        assert len(owners) == 1, f"solution.ipynb: {len(owners)} cells define {name}"
-        i = owners[0]
-        # the blocks after the line defining `name` (a cell may define several functions)
-        start = re.search(rf"^(def|class) {re.escape(name)}\b", source_cells[i], re.M).start()
-        matches = [m for m in _BLOCK.finditer(source_cells[i]) if m.start() > start]
-        index = int(k[0]) if k else 0
-        assert len(matches) > index, f"solution.ipynb: {name} has no solution block {index}"
-        match = matches[index]
-        body = textwrap.indent(textwrap.dedent(replace).strip("\n") + "\n", match.group(1))
-        s = source_cells[i]
-        source_cells[i] = s[: match.start(2)] + body + s[match.end(2):]
-        return
-    hits = [(i, s.count(find)) for i, s in enumerate(source_cells) if find in s]
-    assert sum(n for _, n in hits) == 1, (
-        f"solution.ipynb: the edit's text occurs {sum(n for _, n in hits)} times, expected once:\n{find}"
-    )
-    i = hits[0][0]
-    source_cells[i] = source_cells[i].replace(find, replace)
-
-
-def _variant(case: Case, directory: Path) -> Path:
-    nb = nbformat.read(str(SOLUTION), as_version=4)
-    nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and CHECK_CELL_MARK in c.source)]
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    sources = [c.source for c in code]
-    for find, replace in case.edits:
-        _apply(sources, find, replace)
-    for cell, source in zip(code, sources):
-        cell.source = source
-    path = directory / f"{case.id}.ipynb"
-    nbformat.write(nb, str(path))
-    return path
-
-
-def _describe(result) -> str:
-    lines = [f"score {result.score}/{result.max_score}"]
-    lines += [f"  {t.status:7s} {t.score:g}/{t.max_score:g} {t.name}: {t.message[:300]}"
-              for t in result.tests if t.status != "passed"]
-    lines += [f"  cell {c.index}: {c.status} {c.message}" for c in result.cells if c.status != "ok"]
-    return "\n".join(lines)
-
-
 @pytest.fixture(scope="module")
 def solution_result(tmp_path_factory):
-    return grade_notebook(_variant(Case("solution", ()), tmp_path_factory.mktemp("solution")), mode="submit")
+    return grade_notebook(write_variant(SOLUTION, Case("solution", ()), tmp_path_factory.mktemp("solution"), CHECK_CELL_MARK), mode="submit")
 
 
 def test_solution_scores_full_marks(solution_result):
     result = solution_result
-    assert result.max_score == 31, _describe(result)
-    assert result.score == result.max_score, _describe(result)
-    assert all(c.status == "ok" for c in result.cells), _describe(result)
+    assert result.max_score == 31, describe(result)
+    assert result.score == result.max_score, describe(result)
+    assert all(c.status == "ok" for c in result.cells), describe(result)
     assert {t.suite for t in result.tests} == {"public", "hidden"}
 
 
@@ -429,33 +359,22 @@ def test_solution_notebook_trains_quickly(solution_result):
 
 @pytest.mark.parametrize("case", BUGS, ids=[c.id for c in BUGS])
 def test_bug_is_caught(case: Case, tmp_path: Path, solution_result):
-    result = grade_notebook(_variant(case, tmp_path), mode="submit")
-    report = _describe(result)
-    by_name = {t.name: t for t in result.tests}
-    assert set(by_name) == {t.name for t in solution_result.tests}, report
-    for name, text in case.fails.items():
-        t = by_name[name]
-        assert t.score < t.max_score, f"{case.id}: {name} kept full marks\n{report}"
-        assert text in t.message, f"{case.id}: {name}'s message lacks {text!r}: {t.message!r}\n{report}"
-    for t in result.tests:
-        if t.name not in case.fails and t.name not in case.may_fail:
-            assert t.score == t.max_score, f"{case.id}: unrelated {t.name} lost points\n{report}"
-    assert result.score < result.max_score
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit")
+    check_bug(case, result, {t.name for t in solution_result.tests})
 
 
 @pytest.mark.parametrize("case", ALTERNATIVES, ids=[c.id for c in ALTERNATIVES])
 def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path):
-    result = grade_notebook(_variant(case, tmp_path), mode="submit")
-    assert result.score == result.max_score, f"{case.id}\n{_describe(result)}"
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit")
+    assert result.score == result.max_score, f"{case.id}\n{describe(result)}"
 
 
 # --------------------------------------------------------------------------- cheap checks
 
 
-def test_variant_edits_apply_once(tmp_path: Path):
+def test_variant_edits_apply_once():
     """Every edit above still matches the solution exactly once (no grading)."""
-    for case in BUGS + ALTERNATIVES:
-        _variant(case, tmp_path)
+    check_edits_apply(SOLUTION, BUGS + ALTERNATIVES, CHECK_CELL_MARK)
 
 
 def _reference():
