@@ -142,6 +142,35 @@ def _describe(v: Any) -> str:
     return type(v).__name__
 
 
+def _answer(submission: Any, name: str) -> Any:
+    value = getattr(submission, name)
+    if value is None:
+        raise AssertionError(f"{name} is None: answer it in the last code cell")
+    return value
+
+
+def assert_answer_number(submission: Any, name: str, expected: float, *, rtol: float, atol: float) -> None:
+    """A short numeric answer, the notebook global `name`: |value - expected| <= max(atol, rtol * |expected|)."""
+    value = _answer(submission, name)
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
+        raise AssertionError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not abs(value - expected) <= max(atol, rtol * abs(expected)):
+        raise AssertionError(f"{name} = {value:.6g} is not correct")
+
+
+def assert_answer_choice(submission: Any, name: str, expected: str, options: str = "abcd") -> None:
+    """A multiple-choice answer, the notebook global `name`: one letter, "b" or "(B)" alike."""
+    value = _answer(submission, name)
+    if not isinstance(value, str):
+        raise AssertionError(f'{name} must be one letter as a string, such as "a"; got {type(value).__name__}')
+    letter = value.strip().strip("()").lower()
+    if letter not in options or len(letter) != 1:
+        raise AssertionError(f"{name} must be one of {', '.join(repr(o) for o in options)}; got {value!r}")
+    if letter != expected:
+        raise AssertionError(f"{name} = {letter!r} is not correct")
+
+
 class Credit:
     """Partial credit for a test: `credit.award(0.5, "accuracy 0.85 of 0.90")`.
 

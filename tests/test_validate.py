@@ -116,7 +116,8 @@ def broken(tmp_path_factory: pytest.TempPathFactory):
     edit(root / "solution.ipynb", '"    db = dout.sum(axis=0)\\n"', '"    db = np.zeros_like(b)\\n"')
     # an existing test file changed in place: the copy's version must be the one that runs
     edit(root / "tests" / "hidden" / "test_conceptual.py",
-         '_check_choice(submission, "ANSWER_DEAD_RELU", "b")', '_check_choice(submission, "ANSWER_DEAD_RELU", "a")')
+         'assert_answer_choice(submission, "ANSWER_DEAD_RELU", "b")',
+         'assert_answer_choice(submission, "ANSWER_DEAD_RELU", "a")')
     (root / "tests" / "hidden" / "test_extra.py").write_text(EXTRA_TESTS, encoding="utf-8")
     result = run("validate", "backprop", env={"DLGRADE_COURSE": str(course)})
     return result, course
