@@ -77,7 +77,10 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
         _fail(str(e))
     progress.done()
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        from grader.outputs import ensure_dir, refuse_links
+
+        out = ensure_dir(out)
+        refuse_links(out, "result.json", "feedback.html")  # before writing either
         result_path = result.write(out / "result.json")
         from grader.assignment import templates_dir
         from grader.feedback import render_feedback

@@ -803,6 +803,6 @@ def render_feedback(
         generated=now.strftime("%Y-%m-%d %H:%M %Z").strip(),
         graded_in=f"{result.duration:.1f} s" if isinstance(result.duration, (int, float)) else "?",
     )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(page, encoding="utf-8")
-    return out_path
+    from grader.outputs import write_text  # no link following, atomic
+
+    return write_text(out_path.parent, out_path.name, page)

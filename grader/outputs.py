@@ -78,6 +78,22 @@ def write_bytes(folder: Path, name: str, data: bytes, mode: int = 0o644) -> Path
     return folder / name
 
 
+def refuse_links(folder: Path, *names: str) -> None:
+    """Raise UnsafeOutput if any of `folder/name` exists as something other than a regular file.
+
+    For a command that writes several files: check them all before writing the first.
+    """
+    import stat
+
+    for name in names:
+        try:
+            st = os.lstat(Path(folder) / name)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeOutput(f"{Path(folder) / name} exists and is not a regular file; refusing to replace it")
+
+
 def write_text(folder: Path, name: str, text: str) -> Path:
     """`write_bytes` for UTF-8 text."""
     return write_bytes(folder, name, text.encode("utf-8"))

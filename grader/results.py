@@ -84,8 +84,11 @@ class GradingResult:
         return data
 
     def write(self, path: Path) -> Path:
-        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        return path
+        """Write result.json at `path` atomically, never through a link (grader/outputs.py)."""
+        from grader.outputs import write_text
+
+        path = Path(path)
+        return write_text(path.parent, path.name, json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n")
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> "GradingResult":
