@@ -73,6 +73,8 @@ class Assignment:
     #: gets as data/<file name>, e.g. a pretrained checkpoint. Absolute paths here.
     public_files: tuple[Path, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    #: `[late]`: the late policy of batch grading (grader.gradebook.scoring.LatePolicy).
+    late: Any = None
     #: The course root holding assignments/, reference/ and templates/; when not given,
     #: the folder two levels above `root` (course/assignments/<id>).
     course: Path = None  # type: ignore[assignment]
@@ -188,7 +190,7 @@ def assignment_id_of(notebook: Mapping[str, Any]) -> str | None:
 
 # --------------------------------------------------------------------------- validation
 
-_TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "due", "limits", "data")
+_TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "due", "limits", "data", "late")
 _DATA_KEYS = ("datasets", "files")
 _FILE_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$")
 _LIMIT_FIELDS = {f.name: f for f in fields(Limits)}
@@ -310,6 +312,15 @@ def _public_files(value: Any, root: Path, datasets: tuple[str, ...]) -> tuple[Pa
     return tuple(out)
 
 
+def _late(table: Mapping[str, Any], due: str) -> Any:
+    from grader.gradebook.scoring import parse_late  # pure and light; the rules live there
+
+    try:
+        return parse_late(table, due)
+    except ValueError as e:
+        raise _Bad(str(e)) from None
+
+
 def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course: Path) -> Assignment:
     try:
         _check_keys(data, _TOP_KEYS, "")
@@ -342,6 +353,7 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         _check_keys(data_table, _DATA_KEYS, "data.")
         datasets = _datasets(data_table.get("datasets", []))
         public_files = _public_files(data_table.get("files", []), root, datasets)
+        late = _late(_table(data.get("late", {}), "late"), due)
     except _Bad as e:
         raise AssignmentError(f"{path}: {e}") from None
 
@@ -357,4 +369,5 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         datasets=datasets,
         public_files=public_files,
         limits=limits,
+        late=late,
     )
