@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -108,7 +109,12 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
           gpus: str | GpuRequest | None = None, jobs: int = 1,
           on_cell: Callable[[CellRun], None] | None = None,
           on_test: Callable[[TestResult], None] | None = None) -> GradingResult:
-    """Grade a read notebook against its assignment. Never raises for anything the notebook does."""
+    """Grade a read notebook against its assignment. Never raises for anything the notebook does.
+
+    BadInput (the grading cannot start: options, GPUs, sandbox) is the only exception, raised
+    before the notebook runs. Anything unexpected after that is a bug on the judge's side; it still yields a result, scored 0,
+    whose errors say grading failed, so that one submission never stops a batch.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     started = time.monotonic()
@@ -117,6 +123,37 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
         backend = get_backend(sandbox, gpus=job_gpus)
     except SandboxError as e:
         raise BadInput(str(e)) from None
+    try:
+        return _grade(nb, assignment, backend, job_gpus, errors, started, notebook_name=notebook_name,
+                      mode=mode, sandbox=sandbox, slot=slot, on_cell=on_cell, on_test=on_test)
+    except Exception as e:  # last resort: see the docstring
+        return failed_result(assignment, notebook_name, mode, sandbox, e, time.monotonic() - started)
+
+
+def failed_result(assignment: Assignment, notebook_name: str, mode: str, sandbox: str,
+                  exc: BaseException, duration: float = 0.0) -> GradingResult:
+    """The result of a grading that broke down on the judge's side: score 0, the reason in errors."""
+    from grader.textsafe import one_line
+
+    try:
+        what = one_line(f"{type(exc).__name__}: {exc}", 300)
+    except Exception:  # str() of the exception may itself fail
+        what = type(exc).__name__
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:  # where, for whoever fixes the judge; the judge's own code, never the student's
+        what += f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}"
+    return GradingResult(
+        assignment=assignment.id, notebook=notebook_name, mode=mode, score=0.0, max_score=0.0,
+        tests=(), errors=(f"grading failed on the judge's side ({what}); no score was computed: "
+                          "grade this notebook again or report it",),
+        sandbox=sandbox, duration=round(duration, 3),
+        extra={"due": assignment.due, "title": assignment.title, "grading_failed": True})
+
+
+def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: GpuRequest | None,
+           errors: list[str], started: float, *, notebook_name: str, mode: str, sandbox: str,
+           slot: int, on_cell: Callable[[CellRun], None] | None,
+           on_test: Callable[[TestResult], None] | None) -> GradingResult:
     visible = cuda_visible_devices(job_gpus) if job_gpus is not None and sandbox != "docker" else None
     env = (("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ()
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))

@@ -215,7 +215,7 @@ def _call(session: WorkerSession, target: dict, args: tuple, kwargs: dict, label
     if not isinstance(after_args, dict) or not isinstance(after_kwargs, dict):
         raise WorkerLost(f"{label}: malformed reply")
     for key, new in after_args.items():
-        if isinstance(key, str) and key.isdigit() and int(key) < len(args):
+        if isinstance(key, str) and key.isascii() and key.isdecimal() and int(key) < len(args):
             _restore(args[int(key)], new)
     for key, new in after_kwargs.items():
         if key in kwargs:

@@ -56,51 +56,104 @@ def _no_constants(name: str) -> Any:
     raise BadReply(f"non-standard JSON constant {name}")
 
 
-def recv_reply(sock: socket.socket, deadline: float) -> tuple[dict, list[np.ndarray]]:
-    """Read one frame from the worker: cap sizes, parse JSON, check the array table."""
+def recv_reply(sock: socket.socket, deadline: float,
+               array_budget: int | None = None) -> tuple[dict, list[np.ndarray]]:
+    """Read one frame from the worker: cap sizes, parse JSON, check the array table.
+
+    Total: whatever the bytes are, the result is a reply, `BadReply`, `ReplyTimeout` or `EOFError`
+    (the channel closed; `ConnectionResetError` when the worker died before reading the judge's
+    last request). `array_budget` caps this reply's array bytes below MAX_ARRAY_BYTES (the rest of
+    the submission's budget); a reply over it raises `ArrayBudgetSpent` before its bytes are read.
+    """
     (size,) = HEADER.unpack(_recv_exact(sock, HEADER.size, deadline))
     if size > MAX_HEADER_BYTES:
         raise BadReply(f"reply header of {size} bytes exceeds {MAX_HEADER_BYTES}")
-    raw = _recv_exact(sock, size, deadline)
+    header = parse_header(_recv_exact(sock, size, deadline))
+    metas = check_table(header, MAX_ARRAY_BYTES if array_budget is None else min(array_budget, MAX_ARRAY_BYTES))
+    arrays = []
+    for dtype, shape, nbytes in metas:
+        data = _recv_exact(sock, nbytes, deadline) if nbytes else b""
+        arrays.append(_array(data, dtype, shape))
+    return header, arrays
+
+
+class ArrayBudgetSpent(BadReply):
+    """A reply would take the submission past its budget of array bytes received."""
+
+
+def parse_header(raw: bytes) -> dict:
+    """The reply header as a dict, or BadReply. Total over every byte string."""
     try:
         header = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise BadReply(f"reply is not valid JSON: {e}") from None
+    except BadReply:
+        raise
+    except (ValueError, RecursionError, MemoryError) as e:  # ValueError covers JSONDecodeError,
+        # UnicodeDecodeError and integers of more than sys.get_int_max_str_digits() digits
+        raise BadReply(f"reply is not valid JSON: {str(e)[:200]}") from None
     if not isinstance(header, dict):
         raise BadReply("reply is not a JSON object")
+    return header
+
+
+def check_table(header: dict, limit: int = MAX_ARRAY_BYTES) -> list[tuple[np.dtype, tuple[int, ...], int]]:
+    """(dtype, shape, nbytes) of each array the header announces, or BadReply."""
     table = header.get("arrays", [])
     if not isinstance(table, list) or len(table) > MAX_ARRAYS:
         raise BadReply("bad array table")
     metas, total = [], 0
     for meta in table:
-        if not isinstance(meta, dict) or meta.get("dtype") not in DTYPES:
+        dtype_str = meta.get("dtype") if isinstance(meta, dict) else None
+        if not isinstance(dtype_str, str) or dtype_str not in DTYPES:
             raise BadReply(f"array of refused dtype {str(meta)[:80]}")
         shape = meta.get("shape")
         if (not isinstance(shape, list) or len(shape) > MAX_NDIM
                 or not all(type(d) is int and 0 <= d <= MAX_ARRAY_BYTES for d in shape)):
             raise BadReply(f"bad array shape {str(shape)[:80]}")
-        dtype = np.dtype(meta["dtype"])
+        dtype = np.dtype(dtype_str)
+        # Every dimension counts, zeros aside: numpy refuses a shape whose element count would
+        # overflow even when another dimension is 0.
+        if math.prod(d for d in shape if d) * dtype.itemsize > MAX_ARRAY_BYTES:
+            raise BadReply(f"bad array shape {str(shape)[:80]}")
         nbytes = math.prod(shape) * dtype.itemsize
         total += nbytes
-        if total > MAX_ARRAY_BYTES:
+        if total > limit:
+            if limit < MAX_ARRAY_BYTES:
+                raise ArrayBudgetSpent(f"reply carries {total // 2**20} MiB of arrays, more than the "
+                                       f"{limit // 2**20} MiB left of the submission's budget")
             raise BadReply(f"reply carries more than {MAX_ARRAY_BYTES // 2**20} MiB of arrays")
         metas.append((dtype, tuple(shape), nbytes))
-    arrays = []
-    for dtype, shape, nbytes in metas:
-        data = _recv_exact(sock, nbytes, deadline) if nbytes else b""
-        arrays.append(np.frombuffer(data, dtype=dtype).reshape(shape).copy())
-    return header, arrays
+    return metas
+
+
+def _array(data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    except (ValueError, TypeError, OverflowError, MemoryError) as e:
+        raise BadReply(f"array of shape {str(shape)[:80]} cannot be built: {str(e)[:100]}") from None
 
 
 def decode_value(value: Any, arrays: list[np.ndarray], make_handle: Callable[[int, str], Any],
                  depth: int = 0) -> Any:
-    """Turn tagged JSON from the worker into judge-side values, checking every tag."""
+    """Turn tagged JSON from the worker into judge-side values, checking every tag.
+
+    Total: anything that is not a well-formed value raises BadReply.
+    """
+    try:
+        return _decode(value, arrays, make_handle, depth)
+    except BadReply:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, MemoryError) as e:
+        raise BadReply(f"malformed value ({type(e).__name__})") from None
+
+
+def _decode(value: Any, arrays: list[np.ndarray], make_handle: Callable[[int, str], Any],
+            depth: int = 0) -> Any:
     if depth > MAX_DEPTH + 2:
         raise BadReply("value nested too deeply")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, list):
-        return [decode_value(v, arrays, make_handle, depth + 1) for v in value]
+        return [_decode(v, arrays, make_handle, depth + 1) for v in value]
     if not isinstance(value, dict) or len(value) not in (1, 2):
         raise BadReply("malformed value")
     if "$nd" in value or "$np" in value:
@@ -109,16 +162,16 @@ def decode_value(value: Any, arrays: list[np.ndarray], make_handle: Callable[[in
             raise BadReply("array reference out of range")
         return arrays[idx] if "$nd" in value else arrays[idx][()]
     if "$tuple" in value and isinstance(value["$tuple"], list):
-        return tuple(decode_value(v, arrays, make_handle, depth + 1) for v in value["$tuple"])
+        return tuple(_decode(v, arrays, make_handle, depth + 1) for v in value["$tuple"])
     if "$dict" in value and isinstance(value["$dict"], list):
         out = {}
         for pair in value["$dict"]:
             if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) in (str, int)):
                 raise BadReply("malformed dict entry")
-            out[pair[0]] = decode_value(pair[1], arrays, make_handle, depth + 1)
+            out[pair[0]] = _decode(pair[1], arrays, make_handle, depth + 1)
         return out
     if "$float" in value:
-        if value["$float"] not in ("nan", "inf", "-inf"):
+        if not isinstance(value["$float"], str) or value["$float"] not in ("nan", "inf", "-inf"):
             raise BadReply("malformed float")
         return float(value["$float"])
     if "$h" in value:
