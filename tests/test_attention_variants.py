@@ -1,0 +1,354 @@
+"""The attention assignment's tests, checked against known-buggy and known-good notebooks.
+
+Each case starts from assignments/attention/solution.ipynb, applies one small edit (a typical
+student mistake, or a correct alternative implementation), grades the result for real with
+`grade_notebook(..., mode="submit")` and checks that a bug loses points on exactly the tests
+it should, each message naming the wrong quantity, and that a correct alternative scores full
+marks. Every variant (and the baseline) is graded without the notebook's check cell (it only
+prints comparisons with PyTorch and costs a second per grading).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import pytest
+from notebook_variants import Case, check_bug, check_edits_apply, describe, write_variant
+
+from grader.assign import assign
+from grader.judge import grade_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = ROOT / "assignments" / "attention"
+SOLUTION = ASSIGNMENT / "solution.ipynb"
+STARTER = ASSIGNMENT / "starter.ipynb"
+CHECK_CELL_MARK = "def numeric_gradient("  # the cell left out of every graded variant
+
+pytestmark = pytest.mark.slow
+
+ATTENTION_FORWARD = ("test_attention_forward_unmasked", "test_attention_forward_causal",
+                     "test_attention_forward_padding", "test_attention_forward_large_scores")
+MASKED_FORWARD = ("test_attention_forward_causal", "test_attention_forward_padding",
+                  "test_attention_forward_large_scores")
+MHA = ("test_mha_self_attention", "test_mha_cross_attention", "test_mha_masks", "test_mha_weights_per_head")
+SCORES = "    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(d)\n    if mask"
+
+BUGS = [
+    Case(
+        "softmax_without_max_shift",
+        (("    shifted = x - np.max(x, axis=axis, keepdims=True)\n", "    shifted = x\n"),),
+        {
+            "test_softmax_large_scores": "softmax of scores around +-1000:",
+            "test_attention_forward_large_scores": "weights (scores in the thousands, padding mask): ",
+        },
+    ),
+    Case(
+        "softmax_over_the_queries",  # the weights of each KEY sum to one
+        (("    weights = softmax(scores, axis=-1)\n    out = weights @ v\n",
+          "    weights = softmax(scores, axis=-2)\n    out = weights @ v\n"),),
+        {
+            **{t: "weights (" for t in ATTENTION_FORWARD},
+            "test_attention_small": "weights (equal scores)",
+        },
+        frozenset({"test_attention_backward_numeric", *MHA}),
+    ),
+    Case(
+        "scores_not_scaled",
+        ((SCORES, "    scores = q @ np.swapaxes(k, -1, -2)\n    if mask"),),
+        {
+            "test_attention_forward_unmasked": "weights (q (2, 3, 4), k (2, 5, 4), v (2, 5, 6), no mask)",
+            "test_attention_forward_causal": "weights (q (2, 5, 4), causal mask (5, 5))",
+            "test_attention_forward_padding": "weights (q (4, 6, 5)",
+            "test_attention_backward_numeric": "vs numeric gradient",
+            "test_mha_self_attention": "out (self-attention, x_q (2, 5, 8), 1 heads, no mask)",
+        },
+        frozenset({"test_attention_forward_large_scores", *MHA}),
+    ),
+    Case(
+        "mask_multiplies_the_scores",  # masked scores become 0, not -inf: they still get weight
+        (("        scores = np.where(mask, scores, -np.inf)\n", "        scores = scores * mask\n"),),
+        {
+            "test_attention_forward_causal": "weights (q (2, 5, 4), causal mask (5, 5))",
+            "test_attention_forward_padding": "padding mask (4, 1, 6)",
+            "test_attention_small": "weights (last key masked)",
+            "test_mha_masks": "mask): max relative error",
+        },
+        frozenset({"test_attention_forward_large_scores", "test_attention_backward_numeric", "test_mha_weights_per_head"}),
+    ),
+    Case(
+        "causal_mask_upper_triangle",
+        (("    mask = np.tril(np.ones((L, L), dtype=bool))\n", "    mask = np.triu(np.ones((L, L), dtype=bool))\n"),),
+        {"test_causal_mask": "causal_mask(4)[0, 1] is True: query i may attend to the keys j <= i only"},
+    ),
+    Case(
+        "padding_mask_keeps_one_pad_key",
+        (("    mask = (np.arange(L)[None, :] < lengths[:, None])[:, None, :]\n",
+          "    mask = (np.arange(L)[None, :] <= lengths[:, None])[:, None, :]\n"),),
+        {"test_padding_mask": "padding_mask([3, 1, 5, 4], 5)[0, 0, 3] is True"},
+    ),
+    Case(
+        "backward_softmax_without_row_sum",  # treats the softmax as elementwise
+        (("    dscores = weights * (dweights - np.sum(dweights * weights, axis=-1, keepdims=True))\n",
+          "    dscores = weights * dweights\n"),),
+        {
+            "test_attention_backward_dq": "dq (q (2, 4, 3), k (2, 6, 3), v (2, 6, 5), padding mask)",
+            "test_attention_backward_dk": "dk (q (2, 4, 3), k (2, 6, 3), v (2, 6, 5), padding mask)",
+            "test_attention_backward_numeric": "dq (q (2, 4, 3), padding & causal mask, vs numeric gradient)",
+        },
+    ),
+    Case(
+        "backward_dk_without_scale",
+        (("    dk = np.swapaxes(dscores, -1, -2) @ q / np.sqrt(d)\n", "    dk = np.swapaxes(dscores, -1, -2) @ q\n"),),
+        {
+            "test_attention_backward_dk": "dk (q (2, 4, 3), k (2, 6, 3), v (2, 6, 5), padding mask): max relative error",
+            "test_attention_backward_numeric": "dk (q (2, 4, 3), padding & causal mask, vs numeric gradient)",
+        },
+    ),
+    Case(
+        "backward_softmax_row_sum_over_the_queries",
+        (("    dscores = weights * (dweights - np.sum(dweights * weights, axis=-1, keepdims=True))\n",
+          "    dscores = weights * (dweights - np.sum(dweights * weights, axis=-2, keepdims=True))\n"),),
+        {
+            "test_attention_backward_dq": "dq (q (2, 4, 3), k (2, 6, 3), v (2, 6, 5), padding mask): max relative error",
+            "test_attention_backward_dk": "dk (q (2, 4, 3), k (2, 6, 3), v (2, 6, 5), padding mask): max relative error",
+            "test_attention_backward_numeric": "dq (q (2, 4, 3), padding & causal mask, vs numeric gradient)",
+        },
+    ),
+    Case(
+        "mha_heads_split_by_plain_reshape",  # (N, L, E) -> (N, H, L, d) mixes positions and features
+        (
+            ('    q = (x_q @ params["W_q"].T + params["b_q"]).reshape(N, Lq, num_heads, d).transpose(0, 2, 1, 3)\n'
+             '    k = (x_kv @ params["W_k"].T + params["b_k"]).reshape(N, Lk, num_heads, d).transpose(0, 2, 1, 3)\n'
+             '    v = (x_kv @ params["W_v"].T + params["b_v"]).reshape(N, Lk, num_heads, d).transpose(0, 2, 1, 3)\n',
+             '    q = (x_q @ params["W_q"].T + params["b_q"]).reshape(N, num_heads, Lq, d)\n'
+             '    k = (x_kv @ params["W_k"].T + params["b_k"]).reshape(N, num_heads, Lk, d)\n'
+             '    v = (x_kv @ params["W_v"].T + params["b_v"]).reshape(N, num_heads, Lk, d)\n'),
+            ("    concat = heads.transpose(0, 2, 1, 3).reshape(N, Lq, E)\n", "    concat = heads.reshape(N, Lq, E)\n"),
+        ),
+        {
+            "test_mha_self_attention": "out (self-attention, x_q (2, 5, 8), 2 heads, no mask)",
+            "test_mha_cross_attention": "out (cross-attention, x_q (2, 3, 12), x_kv (2, 6, 12), 3 heads, no mask)",
+            "test_mha_masks": "out (self-attention, x_q (3, 6, 8), 2 heads, lengths [6, 2, 4] mask)",
+            "test_mha_weights_per_head": "weights (cross-attention, x_q (2, 4, 8), x_kv (2, 6, 8), 2 heads",
+        },
+    ),
+    Case(
+        "mha_without_output_projection",
+        (('    out = concat @ params["W_o"].T + params["b_o"]\n', "    out = concat\n"),),
+        {t: "out (" for t in MHA[:3]},
+    ),
+    Case(
+        "mha_keys_from_the_queries",  # self-attention only: cross-attention takes k and v from x_kv
+        (('    k = (x_kv @ params["W_k"].T', '    k = (x_q @ params["W_k"].T'),
+         ('    v = (x_kv @ params["W_v"].T', '    v = (x_q @ params["W_v"].T'),
+         ("    Lk = x_kv.shape[1]\n", "    Lk = x_q.shape[1]\n")),
+        {
+            "test_mha_cross_attention": "out (cross-attention, x_q (2, 3, 12), x_kv (2, 6, 12), 3 heads, no mask)",
+            "test_multi_head_shapes": "weights: shape (2, 4, 3, 3), expected (2, 4, 3, 5)",
+        },
+        # the padding mask of the keys (2, 1, 1, 6) meets scores over the queries (2, 2, 4, 4): numpy raises
+        frozenset({"test_mha_weights_per_head"}),
+    ),
+    Case(
+        "positional_sin_and_cos_swapped",
+        (("    pe[:, 0::2] = np.sin(positions * frequencies)\n    pe[:, 1::2] = np.cos(positions * frequencies)\n",
+          "    pe[:, 0::2] = np.cos(positions * frequencies)\n    pe[:, 1::2] = np.sin(positions * frequencies)\n"),),
+        {
+            "test_positional_encoding": "positional_encoding(1, 2): max relative error",
+            "test_positional_encoding_small": "positional_encoding(2, 4)",
+        },
+    ),
+    Case(
+        "positional_exponent_i_over_d",  # 10000^(i/d) for pair i instead of 10000^(2i/d)
+        (("    frequencies = 1.0 / 10000.0 ** (np.arange(0, d, 2) / d)\n",
+          "    frequencies = 1.0 / 10000.0 ** (np.arange(d // 2) / d)\n"),),
+        {
+            "test_positional_encoding": "positional_encoding(9, 48): max relative error",
+            "test_positional_encoding_small": "positional_encoding(2, 4)",
+        },
+    ),
+    Case(
+        "layer_norm_unbiased_variance",
+        (("    var = x.var(axis=-1, keepdims=True)\n", "    var = x.var(axis=-1, keepdims=True, ddof=1)\n"),),
+        {
+            "test_layer_norm_forward": "layer norm out (x (4, 10)): max relative error",
+            "test_layer_norm_backward_dx": "layer norm dx (x (4, 10))",
+            "test_layer_norm_small": "layer norm of [1, 2, 3, 4]",
+        },
+        frozenset({"test_layer_norm_backward_dgamma_dbeta", "test_layer_norm_backward_numeric"}),
+    ),
+    Case(
+        "layer_norm_dgamma_summed_over_the_first_axis_only",
+        (("    axes = tuple(range(dout.ndim - 1))\n", "    axes = 0\n"),),
+        {"test_layer_norm_backward_dgamma_dbeta": "layer norm dgamma (x (2, 3, 8)): shape (3, 8), expected (8,)"},
+    ),
+    Case(
+        "layer_norm_dx_without_the_xhat_term",
+        (("    dx = inv_std / D * (D * dxhat - dxhat.sum(axis=-1, keepdims=True)\n"
+          "                        - xhat * np.sum(dxhat * xhat, axis=-1, keepdims=True))\n",
+          "    dx = inv_std / D * (D * dxhat - dxhat.sum(axis=-1, keepdims=True))\n"),),
+        {
+            "test_layer_norm_backward_dx": "layer norm dx (x (4, 10)): max relative error",
+            "test_layer_norm_backward_numeric": "layer norm dx (x (3, 5), vs numeric gradient)",
+        },
+    ),
+    Case(
+        "attention_forward_calls_torch",
+        (
+            (
+                "BLOCK:attention_forward",
+                """
+                import torch
+                tq, tk = torch.from_numpy(q), torch.from_numpy(k)
+                scores = (tq @ tk.transpose(-1, -2) / q.shape[-1] ** 0.5).numpy()
+                if mask is not None:
+                    scores = np.where(mask, scores, -np.inf)
+                weights = softmax(scores, axis=-1)
+                out = weights @ v
+                """,
+            ),
+        ),
+        {**{t: "must be written without torch" for t in ATTENTION_FORWARD}, **{t: "without torch" for t in MHA}},
+    ),
+    Case(
+        "answer_torch_padding_mask_wrong",
+        (('ANSWER_TORCH_PADDING_MASK = "a"  # SOLUTION', 'ANSWER_TORCH_PADDING_MASK = "b"'),),
+        {"test_answer_torch_padding_mask": "ANSWER_TORCH_PADDING_MASK = 'b' is not correct"},
+    ),
+]
+
+ALTERNATIVES = [
+    Case(
+        "attention_with_einsum_and_a_large_negative",
+        (
+            (
+                "BLOCK:attention_forward",
+                """
+                scores = np.einsum("...id,...jd->...ij", q, k) / np.sqrt(q.shape[-1])
+                if mask is not None:
+                    scores = np.where(np.broadcast_to(mask, scores.shape), scores, -1e30)
+                weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+                weights /= weights.sum(axis=-1, keepdims=True)
+                out = np.einsum("...ij,...jd->...id", weights, v)
+                """,
+            ),
+            (
+                "BLOCK:softmax",
+                """
+                m = np.max(x, axis=axis, keepdims=True)
+                out = np.exp(x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)))
+                """,
+            ),
+        ),
+    ),
+    Case(
+        "mha_one_head_at_a_time",
+        (
+            (
+                "BLOCK:multi_head_attention_forward",
+                """
+                E = x_q.shape[-1]
+                d = E // num_heads
+                outs, all_weights = [], []
+                for h in range(num_heads):
+                    rows = slice(h * d, (h + 1) * d)
+                    qh = x_q @ params["W_q"][rows].T + params["b_q"][rows]
+                    kh = x_kv @ params["W_k"][rows].T + params["b_k"][rows]
+                    vh = x_kv @ params["W_v"][rows].T + params["b_v"][rows]
+                    oh, wh = attention_forward(qh, kh, vh, mask)
+                    outs.append(oh)
+                    all_weights.append(wh)
+                out = np.concatenate(outs, axis=-1) @ params["W_o"].T + params["b_o"]
+                weights = np.stack(all_weights, axis=1)
+                """,
+            ),
+        ),
+    ),
+    Case(
+        "layer_norm_backward_by_the_chain_rule_and_loops_for_positions",
+        (
+            (
+                "BLOCK:layer_norm_backward",
+                """
+                xhat, inv_std, gamma = cache
+                D = xhat.shape[-1]
+                flat = dout.reshape(-1, D)
+                dgamma = np.sum(flat * xhat.reshape(-1, D), axis=0)
+                dbeta = np.sum(flat, axis=0)
+                dxhat = dout * gamma
+                xmu = xhat / inv_std
+                dvar = np.sum(dxhat * xmu, axis=-1, keepdims=True) * -0.5 * inv_std ** 3
+                dmean = -np.sum(dxhat * inv_std, axis=-1, keepdims=True) - 2.0 * dvar * np.mean(xmu, axis=-1, keepdims=True)
+                dx = dxhat * inv_std + dvar * 2.0 * xmu / D + dmean / D
+                """,
+            ),
+            (
+                "BLOCK:positional_encoding",
+                """
+                pe = np.zeros((L, d))
+                for p in range(L):
+                    for i in range(0, d, 2):
+                        angle = p * np.exp(-np.log(10000.0) * i / d)
+                        pe[p, i], pe[p, i + 1] = np.sin(angle), np.cos(angle)
+                """,
+            ),
+        ),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def solution_result(tmp_path_factory):
+    path = write_variant(SOLUTION, Case("solution", ()), tmp_path_factory.mktemp("solution"), CHECK_CELL_MARK)
+    return grade_notebook(path, mode="submit")
+
+
+def test_solution_scores_full_marks(solution_result):
+    result = solution_result
+    assert result.score == result.max_score, describe(result)
+    assert all(c.status == "ok" for c in result.cells), describe(result)
+
+
+def test_starter_scores_zero_on_hidden_tests():
+    result = grade_notebook(STARTER, mode="submit")
+    for t in result.tests:
+        if t.suite == "hidden":
+            assert t.score == 0 and t.status in ("failed", "error"), f"{t.name}: {t.status}"
+            assert t.message and len(t.message) < 400, f"{t.name}: {t.message!r}"
+
+
+@pytest.mark.parametrize("case", BUGS, ids=[c.id for c in BUGS])
+def test_bug_is_caught(case: Case, tmp_path: Path, solution_result):
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit")
+    check_bug(case, result, {t.name for t in solution_result.tests})
+
+
+@pytest.mark.parametrize("case", ALTERNATIVES, ids=[c.id for c in ALTERNATIVES])
+def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path):
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit")
+    assert result.score == result.max_score, f"{case.id}\n{describe(result)}"
+    assert all(c.status == "ok" for c in result.cells), f"{case.id}\n{describe(result)}"
+
+
+def test_variant_edits_apply_once():
+    check_edits_apply(SOLUTION, BUGS + ALTERNATIVES, CHECK_CELL_MARK)
+
+
+def _make_notebooks():
+    spec = importlib.util.spec_from_file_location("attention_make_notebooks", ASSIGNMENT / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_notebooks_match_the_generator():
+    """make_notebooks.py was re-run after its last change, and the starter is `grade assign` of the solution."""
+    solution = nbformat.read(str(SOLUTION), as_version=4)
+    built = _make_notebooks().build(False)
+    assert [c.source for c in solution.cells] == [c.source for c in built.cells], (
+        "solution.ipynb differs from make_notebooks.py; run it again"
+    )
+    starter = nbformat.read(str(STARTER), as_version=4)
+    assert starter == nbformat.from_dict(assign(solution)), "starter.ipynb is not `grade assign` of solution.ipynb"
