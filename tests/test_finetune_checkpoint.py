@@ -1,12 +1,15 @@
 """The `finetune` assignment's shipped checkpoint: its record, its format, and reproducing it.
 
 assignments/finetune/data/resnet_digits04.pt is written by reference/pretrain_resnet.py from
-a seed; assignments/finetune/pretrained.json records its sha256 and the sha256 after the first
-epochs. CI checks the file against the record and reproduces the first epochs bit for bit
-(a few seconds); the full run (about a minute on one core) is checked when
-DLGRADE_FULL_REPRODUCTION=1, or with `python reference/pretrain_resnet.py --check`. Bitwise
-reproduction holds for the torch version recorded in pretrained.json, on one thread; under
-another version the reproduction tests skip themselves (torch 2.11 on another CPU differs).
+a seed; assignments/finetune/pretrained.json records its sha256 (bytes: checked exactly) and
+how it was made. Training is not bit-identical across CPUs (oneDNN and ATen pick kernels by
+instruction set), so the reproduction check re-runs the first epochs (a few seconds) and
+compares the state with the recorded one, tests/data/resnet_digits04_2epochs.pt, per tensor
+within pretrain_resnet.PARTIAL_RTOL (grader.testing.assert_states_close). It is proven under
+four instruction-set settings here, and shown to catch a changed hyper-parameter. The full run
+(about a minute on one core) diverges across CPUs after 60 epochs; it is checked by what its
+features are worth when DLGRADE_FULL_REPRODUCTION=1, or with
+`python reference/pretrain_resnet.py --check`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -23,6 +29,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = ROOT / "assignments" / "finetune"
+ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+#: The instruction-set settings the reproduction is proven under (read when torch is imported).
+ISA_SETTINGS = {"default": {}, "aten-default": {"ATEN_CPU_CAPABILITY": "default"},
+                "onednn-avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}, "onednn-sse41": {"ONEDNN_MAX_CPU_ISA": "SSE41"}}
 
 
 def _module(name: str, path: Path):
@@ -52,6 +62,13 @@ def test_checkpoint_matches_its_record(ref):
     assert len(data) == record["bytes"] and len(data) < 2 * 2**20, f"{len(data)} bytes"
 
 
+def test_recorded_partial_state_matches_its_record(ref, pretrain):
+    partial = ref.recorded()["partial"]
+    assert ROOT / partial["state"] == pretrain.PARTIAL_STATE and partial["rtol"] == pretrain.PARTIAL_RTOL
+    state = pretrain.recorded_partial_state()  # checks the file's sha256 against the record
+    assert list(state) == list(ref.CompactResNet(num_classes=5).state_dict())
+
+
 def test_checkpoint_is_a_plain_state_dict(ref):
     state = torch.load(ref.CHECKPOINT, map_location="cpu", weights_only=True)
     model = ref.CompactResNet(num_classes=5)
@@ -62,7 +79,8 @@ def test_checkpoint_is_a_plain_state_dict(ref):
 
 
 def test_notebook_classes_are_the_reference(ref):
-    """The notebook's CompactResNet (provided code) computes exactly what reference/finetune.py does."""
+    """The notebook's CompactResNet (provided code) computes exactly what reference/finetune.py does
+    (the same code on the same machine in one process: bit equality is sound here)."""
     nb = nbformat.read(str(ASSIGNMENT / "solution.ipynb"), as_version=4)
     cells = [c.source for c in nb.cells if c.cell_type == "code" and "class CompactResNet" in c.source]
     assert len(cells) == 1
@@ -77,48 +95,75 @@ def test_notebook_classes_are_the_reference(ref):
     assert [c.source for c in starter.cells if "class CompactResNet" in c.source] == cells
 
 
-def test_pretrained_features_transfer(ref):
+def test_pretrained_features_transfer(ref, pretrain):
     """The checkpoint classifies the held-out digits 0-4, and its frozen features beat training
     from scratch on the 100 images of 5-9 with the notebook's budget, by a clear margin."""
     from grader import datasets
 
-    digits = datasets.load("digits")
-    source = digits.y_heldout < 5
-    assert ref.accuracy(ref.load_pretrained_resnet(), digits.X_heldout[source], digits.y_heldout[source]) > 0.95
+    source_acc, tuned = pretrain.transfer_quality(ref.load_checkpoint())
+    assert source_acc > pretrain.QUALITY["source"], f"held-out 0-4 accuracy {source_acc:.3f}"
     few = datasets.load("digits59_few")
-    torch.manual_seed(ref.BUDGET["seed"])
-    model = ref.prepare_for_finetuning(ref.load_pretrained_resnet(), 5)
-    ref.finetune(model, ref.images(few.X_train), few.y_train, **{k: ref.BUDGET[k] for k in
-                                                                 ("epochs", "lr", "batch_size", "seed")})
-    tuned = ref.accuracy(model, few.X_heldout, few.y_heldout)
     scratch = ref.scratch_baseline_accuracy(few.X_train, few.y_train, few.X_heldout, few.y_heldout)
-    assert tuned > 0.9 and tuned > scratch + 0.04, f"fine-tuned {tuned:.3f}, from scratch {scratch:.3f}"
-
-
-def _same_torch(ref) -> None:
-    """Bitwise reproduction needs the torch that made the checkpoint (kernels change between
-    versions: torch 2.11 on another CPU gives other bytes from the first epoch on)."""
-    made_with = ref.recorded()["torch"]
-    if torch.__version__ != made_with:
-        pytest.skip(f"the checkpoint was made with torch {made_with}, this is {torch.__version__}")
+    assert tuned > 0.9 and tuned > scratch + 0.04, (
+        f"fine-tuned {tuned:.3f}, from scratch {scratch:.3f}")
 
 
 @pytest.mark.slow
-def test_first_epochs_reproduce(ref, pretrain):
-    """A fresh run of the first epochs gives the recorded bytes (seeded, one thread, deterministic)."""
-    _same_torch(ref)
-    partial = ref.recorded()["partial"]
-    state = pretrain.pretrain(partial["epochs"])
-    assert pretrain.sha256(pretrain.serialize(state)) == partial["sha256"], (
-        f"the first {partial['epochs']} epochs of reference/pretrain_resnet.py no longer give the recorded "
-        "state: the script, the data or torch changed; rerun it and commit the new checkpoint"
-    )
+def test_first_epochs_reproduce(pretrain):
+    """A fresh run of the first epochs gives the recorded state, per tensor within PARTIAL_RTOL,
+    under this process's instruction set (CI runs it again under ONEDNN_MAX_CPU_ISA=AVX2)."""
+    worst, error = pretrain.check_partial()
+    assert error <= pretrain.PARTIAL_RTOL, (worst, error)
+
+
+def _isa_env(setting: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ISA_VARIABLES}
+    return {**env, **setting}
+
+
+@pytest.mark.slow
+def test_first_epochs_reproduce_under_every_isa(pretrain):
+    """The tolerance is proven, not hoped: the re-run passes under four instruction-set settings
+    (each a fresh interpreter: torch reads them at import), which round differently."""
+    digests = {}
+    for label, setting in ISA_SETTINGS.items():
+        proc = subprocess.run([sys.executable, str(ROOT / "reference" / "pretrain_resnet.py"), "--check-partial"],
+                              cwd=ROOT, env=_isa_env(setting), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{label}: {proc.stderr[-2000:]}"
+        match = re.search(r"relative error (\S+) .*sha256 ([0-9a-f]{16})", proc.stdout)
+        assert match, f"{label}: {proc.stdout!r}"
+        assert float(match.group(1)) <= pretrain.PARTIAL_RTOL
+        digests[label] = match.group(2)
+    # The settings reached torch: on any x86-64 CPU with AVX2 at least three of them round differently.
+    assert len(set(digests.values())) >= 2, digests
+
+
+@pytest.mark.slow
+def test_changed_hyper_parameter_is_caught(pretrain):
+    """lr +10% moves the state far beyond the tolerance, and the message names the worst tensor."""
+    state = pretrain.pretrain(pretrain.PARTIAL_EPOCHS, {"lr": pretrain.SETTINGS["lr"] * 1.1})
+    with pytest.raises(AssertionError, match=r"tensors differ beyond the relative tolerance 5e-05; worst \S+: "
+                                             r"relative error") as caught:
+        pretrain.check_partial(state)
+    error = float(re.search(r"relative error (\S+)", str(caught.value)).group(1))
+    assert error > 100 * pretrain.PARTIAL_RTOL, str(caught.value)
+
+
+def test_changed_settings_or_torch_are_caught(pretrain, monkeypatch):
+    """A setting that differs from the record, or another torch, fails before any training."""
+    monkeypatch.setitem(pretrain.SETTINGS, "weight_decay", 2e-4)
+    with pytest.raises(AssertionError, match="SETTINGS differ from pretrained.json"):
+        pretrain.check_partial()
+    monkeypatch.undo()
+    monkeypatch.setattr(torch, "__version__", "2.99.0+cpu")
+    with pytest.raises(AssertionError, match="made with torch 2.13.0.*this is 2.99.0"):
+        pretrain.check_partial()
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("DLGRADE_FULL_REPRODUCTION") != "1",
                     reason="about a minute on one core; set DLGRADE_FULL_REPRODUCTION=1")
-def test_full_run_reproduces_the_checkpoint(ref, pretrain):
-    _same_torch(ref)
-    data = pretrain.serialize(pretrain.pretrain())
-    assert pretrain.sha256(data) == ref.recorded()["sha256"]
+def test_full_run_reproduces_the_checkpoint(pretrain):
+    """A fresh full run's features are as good as the shipped ones (its bytes differ on other CPUs)."""
+    source_acc, tuned = pretrain.transfer_quality(pretrain.pretrain())
+    assert source_acc > pretrain.QUALITY["source"] and tuned > pretrain.QUALITY["transfer"], (source_acc, tuned)

@@ -7,7 +7,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from grader.testing import assert_answer_choice, assert_answer_number, assert_close
+from grader.testing import (
+    assert_answer_choice,
+    assert_answer_number,
+    assert_close,
+    assert_states_close,
+    tensor_rel_error,
+)
 
 
 def test_assert_close_reports_the_worst_element():
@@ -39,3 +45,46 @@ def test_answer_helpers():
         assert_answer_choice(sub, "E", "b")
     with pytest.raises(AssertionError, match="D = 'b' is not correct"):
         assert_answer_choice(sub, "D", "c")
+
+
+def _state(rng):
+    import torch
+
+    return {"conv.weight": torch.from_numpy(rng.standard_normal((4, 3)).astype(np.float32)),
+            "bn.bias": torch.from_numpy(rng.standard_normal(4).astype(np.float32) * 1e-3),
+            "bn.num_batches_tracked": torch.tensor(17), "half": torch.ones(3, dtype=torch.bfloat16)}
+
+
+def test_assert_states_close_names_the_worst_tensor():
+    import torch
+
+    expected = _state(np.random.default_rng(0))
+    same = {k: v.clone() for k, v in expected.items()}
+    same["conv.weight"] = same["conv.weight"] * (1 + 1e-6)
+    worst, error = assert_states_close(same, expected, rtol=1e-5, name="net")
+    assert worst == "conv.weight" and 5e-7 < error < 2e-6
+    # a small tensor that moved by its own scale fails, however small its values
+    moved = {**same, "bn.bias": same["bn.bias"] * 1.5}
+    with pytest.raises(AssertionError, match=r"net: 1 of 4 tensors differ beyond the relative tolerance 1e-05; "
+                                             r"worst bn\.bias: relative error 3\.3e-01"):
+        assert_states_close(moved, expected, rtol=1e-5, name="net")
+    with pytest.raises(AssertionError, match=r"net: bn\.num_batches_tracked \(an integer tensor\) differs"):
+        assert_states_close({**same, "bn.num_batches_tracked": torch.tensor(18)}, expected, rtol=1e-5, name="net")
+    with pytest.raises(AssertionError, match=r"missing \['half'\], unexpected \['other'\]"):
+        assert_states_close({**{k: v for k, v in same.items() if k != "half"}, "other": torch.ones(1)}, expected,
+                            rtol=1e-5, name="net")
+    with pytest.raises(AssertionError, match=r"conv\.weight has shape \(12,\), expected \(4, 3\)"):
+        assert_states_close({**same, "conv.weight": same["conv.weight"].flatten()}, expected, rtol=1e-5, name="net")
+    with pytest.raises(AssertionError, match=r"conv\.weight has dtype torch\.float64, expected torch\.float32"):
+        assert_states_close({**same, "conv.weight": same["conv.weight"].double()}, expected, rtol=1e-5, name="net")
+    nan = same["conv.weight"].clone()
+    nan[0, 0] = float("nan")
+    with pytest.raises(AssertionError, match=r"conv\.weight has 1 non-finite value"):
+        assert_states_close({**same, "conv.weight": nan}, expected, rtol=1e-5, name="net")
+
+
+def test_tensor_rel_error_is_normwise():
+    e = np.array([1.0, 0.0, 1e-9])
+    assert tensor_rel_error(e, e) == 0.0
+    assert tensor_rel_error(np.array([1.0, 1e-6, 0.0]), e) == pytest.approx(1e-6, rel=1e-3)
+    assert tensor_rel_error(np.zeros(3), np.zeros(3)) == 0.0
