@@ -3,7 +3,9 @@
 A variant is the assignment's solution.ipynb with one small edit: a typical student mistake,
 which must lose points on exactly the tests that should see it, with messages that name the
 wrong quantity; or a correct alternative, which must keep full marks. Each variant is graded
-for real with `grade_notebook(..., mode="submit")`.
+for real with `grade_notebook(..., mode="submit")`. Mistakes in different functions, seen by
+different tests, can share one grading run (`combine`): the run then checks each case's tests
+as if it had been graded alone.
 """
 
 from __future__ import annotations
@@ -33,6 +35,22 @@ class Case:
     edits: tuple[tuple[str, str], ...]
     fails: dict[str, str] = field(default_factory=dict)
     may_fail: frozenset[str] = frozenset()
+
+
+def combine(*cases: Case) -> Case:
+    """One variant holding every case's edits, for one grading run.
+
+    The cases' `fails` must be disjoint (each test is explained by one mistake); a test in one
+    case's `fails` must not be another's to keep full marks, which `check_bug` then checks for
+    the union. The combined id joins the cases' ids with "+".
+    """
+    fails: dict[str, str] = {}
+    for case in cases:
+        overlap = set(fails) & set(case.fails)
+        assert not overlap, f"combine: {case.id} and an earlier case both fail {sorted(overlap)}"
+        fails.update(case.fails)
+    return Case("+".join(c.id for c in cases), tuple(e for c in cases for e in c.edits), fails,
+                frozenset().union(*(c.may_fail for c in cases)))
 
 
 _BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*# END SOLUTION[ \t]*$", re.S | re.M)

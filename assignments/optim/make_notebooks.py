@@ -474,14 +474,14 @@ exactly this, with your `sgd_momentum`):
 
 * `sgd_momentum` with momentum 0.9, at each rate of `LEARNING_RATES`;
 * for each rate a fresh `TwoLayerNet(64, 50, 10, seed=0)` (the same initial weights), trained
-  with `train(net, X, y, sgd_momentum, {"learning_rate": lr, "momentum": 0.9}, epochs=4,
+  with `train(net, X, y, sgd_momentum, {"learning_rate": lr, "momentum": 0.9}, epochs=3,
   batch_size=64, seed=1)`;
-* the result of a rate is the **final training loss**, `net.loss(X, y)[0]` on the whole
-  training set after training (`nan` if training stopped early);
-* a rate **diverged** when its final loss is not finite or is larger than the loss of the
+* the result of a rate is its **last epoch's mean training loss**, the last number `train`
+  returns (`nan` if it is not finite);
+* a rate **diverged** when its result is not finite or is larger than the loss of the
   untrained net (`initial_loss`, about $\ln 10 \approx 2.30$).
 
-Fill `sweep_results` with `{lr: final loss}` for every rate. (`np.errstate` silences the
+Fill `sweep_results` with `{lr: result}` for every rate. (`np.errstate` silences the
 overflow warnings of the diverging runs.)
 """)
 
@@ -500,13 +500,12 @@ with np.errstate(all="ignore"):
     for lr in LEARNING_RATES:
         net = TwoLayerNet(64, 50, 10, seed=0)
         history = train(net, X_digits, y_digits, sgd_momentum, {"learning_rate": lr, "momentum": 0.9},
-                        epochs=4, batch_size=64, seed=1)
-        final = net.loss(X_digits, y_digits)[0]
-        sweep_results[lr] = final if np.isfinite(history[-1]) else float("nan")
+                        epochs=3, batch_size=64, seed=1)
+        sweep_results[lr] = history[-1] if np.isfinite(history[-1]) else float("nan")
     # END SOLUTION
 for lr, final in sweep_results.items():
     verdict = "diverged" if not np.isfinite(final) or final > initial_loss else ""
-    print(f"learning rate {lr:g}: final training loss {final:.4f} {verdict}")
+    print(f"learning rate {lr:g}: last epoch's training loss {final:.4f} {verdict}")
 ''')
 
 md(r"""
@@ -517,8 +516,7 @@ answers as one letter in a string, e.g. `"a"`.
 
 1. `ANSWER_FIRST_DIVERGING_LR`: in your sweep, the **smallest** rate of `LEARNING_RATES`
    that diverged (0 if none did).
-2. `ANSWER_BEST_LR`: the rate with the lowest final training loss among those that did not
-   diverge.
+2. `ANSWER_BEST_LR`: the rate with the lowest result among those that did not diverge.
 
    (The judge re-runs the sweep with your `sgd_momentum` and checks both against its run.)
 3. `ANSWER_BATCHES_PER_EPOCH`: how many updates does one epoch make with `N = 1000`
@@ -538,7 +536,7 @@ answers as one letter in a string, e.g. `"a"`.
 """)
 
 code(r'''
-ANSWER_FIRST_DIVERGING_LR = 1.0  # SOLUTION
+ANSWER_FIRST_DIVERGING_LR = 10.0  # SOLUTION
 ANSWER_BEST_LR = 0.1  # SOLUTION
 ANSWER_BATCHES_PER_EPOCH = 16  # SOLUTION
 ANSWER_MOMENTUM_FACTOR = 10.0  # SOLUTION

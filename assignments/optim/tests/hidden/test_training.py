@@ -11,9 +11,12 @@ same net as the notebook's) on the public digits training set, and call the STUD
   judged on the experiment their own optimizer gives. The notebook's printed numbers and
   `sweep_results` are never evidence for these answers.
 
-Divergence is decided far from the threshold for the shipped grid (the diverging rates end
-at losses above 5, the others below 2.3 or exactly at the start), so the verdict does not
-depend on the CPU's float details. A judge run is cut off after SWEEP_SECONDS.
+A rate's result is its last epoch's mean training loss; it diverged when that is not finite
+or above the untrained net's loss. For the shipped grid and a correct rule the verdicts sit
+far from that threshold (the diverging rate ends near 6.1, the others at least 4e-4 below the
+start, the best at 0.78 against 1.42 for the next), while float differences between CPUs are
+about 1e-12 here, so the verdicts do not depend on the machine
+(tests/test_optim_variants.py checks the margins). A judge run is cut off after SWEEP_SECONDS.
 """
 
 import math
@@ -27,7 +30,7 @@ from grader.remote import Handle, type_name
 from grader.testing import assert_answer_number, assert_close
 
 LEARNING_RATES = [1e-3, 1e-2, 1e-1, 1.0, 10.0]  # the notebook's grid
-PROTOCOL = {"hidden_dim": 50, "epochs": 4, "batch_size": 64, "seed": 0}
+PROTOCOL = {"hidden_dim": 50, "epochs": 3, "batch_size": 64, "seed": 0}
 MOMENTUM = 0.9
 SWEEP_SECONDS = 40.0
 _SWEEPS: dict = {}  # one judge run of the sweep per grading run (this module is re-imported per run)
@@ -61,7 +64,7 @@ def _digits():
 
 
 def judge_sweep(submission, reference):
-    """{rate: final loss} and the initial loss, from the judge's run with the student's sgd_momentum."""
+    """{rate: last epoch's mean loss} and the initial loss, from the judge's run with the student's sgd_momentum."""
     key = id(submission)
     if key not in _SWEEPS:
         X, y = _digits()
@@ -140,12 +143,12 @@ def test_train_stops_when_diverged(submission, rng):
 @pytest.mark.points(1)
 @pytest.mark.visibility("visible")
 def test_sweep_results(submission, reference):
-    """sweep_results holds every rate's final loss, agreeing with the judge's re-run (diverged runs: both diverged)."""
+    """sweep_results holds every rate's result (its last epoch's loss), agreeing with the judge's re-run (diverged runs: both diverged)."""
     finals, initial = judge_sweep(submission, reference)
     got = submission.sweep_results
     if isinstance(got, Handle) and type_name(got) == "dict":  # float keys do not travel as data
         got = dict(list(got.items()))
-    assert isinstance(got, dict), f"sweep_results must be a dict {{learning rate: final loss}}, got {type_name(got)}"
+    assert isinstance(got, dict), f"sweep_results must be a dict {{learning rate: last epoch's loss}}, got {type_name(got)}"
     missing = [lr for lr in finals if not any(isinstance(k, (int, float)) and math.isclose(k, lr) for k in got)]
     assert not missing, f"sweep_results has no entry for the rates {missing}"
     for lr, expected in finals.items():
@@ -177,7 +180,7 @@ def test_answer_first_diverging_lr(submission, reference):
 @pytest.mark.points(2)
 @pytest.mark.visibility("visible")
 def test_answer_best_lr(submission, reference):
-    """ANSWER_BEST_LR is the rate with the lowest final loss among those that did not diverge, in the judge's re-run."""
+    """ANSWER_BEST_LR is the rate with the lowest result among those that did not diverge, in the judge's re-run."""
     finals, initial = judge_sweep(submission, reference)
     _, best = reference.sweep_conclusions(finals, initial)
     assert best is not None, f"every rate diverged in the judge's run with your sgd_momentum ({_fmt(finals, initial, reference)})"
