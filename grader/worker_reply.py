@@ -31,7 +31,7 @@ class ReplyTimeout(Exception):
     """The worker did not answer before the deadline."""
 
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
+def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytearray:
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
@@ -44,12 +44,14 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
             k = sock.recv_into(view[got:], min(n - got, 1 << 20))
         except socket.timeout:
             raise ReplyTimeout() from None
+        except ConnectionResetError:
+            raise  # the worker died with the judge's request unread (grader/session.py)
         except OSError as e:
             raise EOFError(str(e)) from None
         if k == 0:
             raise EOFError("the worker closed the channel")
         got += k
-    return bytes(buf)
+    return buf  # no copy: arrays are built on it
 
 
 def _no_constants(name: str) -> Any:
@@ -81,7 +83,7 @@ class ArrayBudgetSpent(BadReply):
     """A reply would take the submission past its budget of array bytes received."""
 
 
-def parse_header(raw: bytes) -> dict:
+def parse_header(raw: bytes | bytearray) -> dict:
     """The reply header as a dict, or BadReply. Total over every byte string."""
     try:
         header = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
@@ -125,9 +127,10 @@ def check_table(header: dict, limit: int = MAX_ARRAY_BYTES) -> list[tuple[np.dty
     return metas
 
 
-def _array(data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+def _array(data: bytes | bytearray, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     try:
-        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+        array = np.frombuffer(data, dtype=dtype).reshape(shape)  # writable: data is a fresh bytearray
+        return array if array.flags.writeable else array.copy()
     except (ValueError, TypeError, OverflowError, MemoryError) as e:
         raise BadReply(f"array of shape {str(shape)[:80]} cannot be built: {str(e)[:100]}") from None
 

@@ -51,7 +51,7 @@ def _feed(data: bytes) -> tuple[str, object]:
         writer.start()
         try:
             return "ok", recv_reply(b, time.monotonic() + 2.0)
-        except (BadReply, EOFError, ReplyTimeout) as e:
+        except (BadReply, EOFError, ConnectionResetError, ReplyTimeout) as e:
             return "error", type(e)
         finally:
             writer.join(2.0)
