@@ -58,7 +58,7 @@ class Limits:
     # The judge's own budgets (docs/security.md); past one, grading goes on without the student.
     tests_seconds: float = 600  # wall time for all the tests' calls together (restart replays included)
     total_seconds: float = 1200  # wall time for the whole grading: cells, tests and restarts
-    received_mb: int = 1024  # array bytes the judge accepts from the worker over all the tests' calls
+    received_mb: int = 1024  # bytes (reply headers and arrays) the judge accepts from the worker, whole grading
     text_kb: int = 2048  # student text (cell outputs) kept in the result over the whole notebook
     result_kb: int = 8192  # the largest result.json; cell outputs, then messages are cut to fit
 

@@ -9,7 +9,7 @@ The judge's clocks and budgets live here, outside the student's process:
   in either phase; a cell skipped for time is never replayed;
 - the tests' `tests_seconds` and the grading's `total_seconds` bound every call: past them no
   call is sent (`stop_reason` says why) and each call's limit is cut to what is left;
-- `received_mb` of arrays over all the tests' calls, and `text_kb` of kept cell output.
+- `received_mb` received (headers and arrays) over the whole grading, and `text_kb` of kept cell output.
 
 Crash attribution does not trust the worker's word. Every request carries a sequence number
 that its reply must echo; a reply that answers an earlier request, or a worker that died without
@@ -32,7 +32,7 @@ from grader.assignment import Limits
 from grader.budgets import EVALUE_CHARS, MESSAGE_CHARS, REPR_CHARS, TRACEBACK_CHARS, TextBudget, cap_text
 from grader.results import CellRun
 from grader.sandbox import Backend, SandboxError, Worker, WorkerSpec
-from grader.worker_reply import ArrayBudgetSpent, BadReply, ReplyTimeout, recv_reply, require
+from grader.worker_reply import BadReply, BudgetSpent, ReplyTimeout, recv_reply, require
 
 GRACE_SECONDS = 3.0  # how long past its own soft limit the worker may take to answer
 
@@ -78,7 +78,7 @@ class WorkerSession:
         self.clock_end = time.monotonic() + self.limits.total_seconds
         self.notebook_left = float(self.limits.notebook_seconds)  # drawn on by first runs and replays
         self.tests_end: float | None = None  # set by start_tests()
-        self.received = 0  # array bytes received from the worker during the tests
+        self.received = 0  # bytes received from the worker: reply headers and arrays
         self.stopped = ""  # why no more calls are sent (a budget was used up)
         self.text = TextBudget(self.limits.text_kb * 1024)
         self.seq = 0
@@ -257,13 +257,13 @@ class WorkerSession:
         if header.get("op") != "exec":
             self.previous = None
         deadline = time.monotonic() + seconds + GRACE_SECONDS
-        budget = (self.limits.received_mb << 20) - self.received if self.tests_end is not None else None
+        budget, stats = (self.limits.received_mb << 20) - self.received, {"bytes": 0}
         try:
             try:
                 wire.send(self.worker.sock, header, list(arrays))
             except (BrokenPipeError, ConnectionResetError):  # dead before this request was sent
                 raise WorkerCrashed(self._kill(""), previous_at_fault=True) from None
-            reply, out = recv_reply(self.worker.sock, deadline, budget)
+            reply, out = recv_reply(self.worker.sock, deadline, budget, stats)
         except ReplyTimeout:
             raise WorkerCrashed(self._kill(f"ran past its {seconds:g} s time limit and did not stop"),
                                 timed_out=True) from None
@@ -271,9 +271,9 @@ class WorkerSession:
             raise WorkerCrashed(self._kill(""), previous_at_fault=True) from None
         except (EOFError, OSError):
             raise WorkerCrashed(self._kill("")) from None
-        except ArrayBudgetSpent as e:
-            self.stopped = (f"the judge's budget of {self.limits.received_mb} MiB of arrays received from "
-                            f"the notebook's process is used up ({e}; limits.received_mb); no more calls are made")
+        except BudgetSpent as e:
+            self.stopped = (f"the judge's budget of {self.limits.received_mb} MiB received from the "
+                            f"notebook's process is used up ({e}; limits.received_mb); no more calls are made")
             raise WorkerCrashed(self._kill(self.stopped)) from None
         except BadReply as e:
             raise WorkerCrashed(self._kill(f"sent a malformed reply: {e}")) from None
@@ -282,8 +282,7 @@ class WorkerSession:
             stale = type(echo) is int and 0 < echo < self.seq
             why = "answered an earlier request" if stale else "sent a reply without its request's number"
             raise WorkerCrashed(self._kill(why), previous_at_fault=stale)
-        if self.tests_end is not None:
-            self.received += sum(a.nbytes for a in out)
+        self.received += stats["bytes"]
         return reply, out
 
     def request(self, header: dict, arrays: list[np.ndarray] = ()) -> tuple[dict, list, int]:

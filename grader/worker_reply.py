@@ -58,29 +58,35 @@ def _no_constants(name: str) -> Any:
     raise BadReply(f"non-standard JSON constant {name}")
 
 
-def recv_reply(sock: socket.socket, deadline: float,
-               array_budget: int | None = None) -> tuple[dict, list[np.ndarray]]:
+def recv_reply(sock: socket.socket, deadline: float, budget: int | None = None,
+               stats: dict[str, int] | None = None) -> tuple[dict, list[np.ndarray]]:
     """Read one frame from the worker: cap sizes, parse JSON, check the array table.
 
     Total: whatever the bytes are, the result is a reply, `BadReply`, `ReplyTimeout` or `EOFError`
     (the channel closed; `ConnectionResetError` when the worker died before reading the judge's
-    last request). `array_budget` caps this reply's array bytes below MAX_ARRAY_BYTES (the rest of
-    the submission's budget); a reply over it raises `ArrayBudgetSpent` before its bytes are read.
+    last request). `budget` is what is left of the submission's budget of bytes received (header
+    and arrays); a reply over it raises `BudgetSpent` before its bytes are read. `stats["bytes"]`
+    receives the reply's size.
     """
     (size,) = HEADER.unpack(_recv_exact(sock, HEADER.size, deadline))
     if size > MAX_HEADER_BYTES:
         raise BadReply(f"reply header of {size} bytes exceeds {MAX_HEADER_BYTES}")
+    if budget is not None and size > budget:
+        raise BudgetSpent(f"a reply header of {size} bytes, more than the {budget} bytes left")
     header = parse_header(_recv_exact(sock, size, deadline))
-    metas = check_table(header, MAX_ARRAY_BYTES if array_budget is None else min(array_budget, MAX_ARRAY_BYTES))
+    left = MAX_ARRAY_BYTES if budget is None else budget - size
+    metas = check_table(header, min(left, MAX_ARRAY_BYTES))
     arrays = []
     for dtype, shape, nbytes in metas:
         data = _recv_exact(sock, nbytes, deadline) if nbytes else b""
         arrays.append(_array(data, dtype, shape))
+    if stats is not None:
+        stats["bytes"] = size + sum(m[2] for m in metas)
     return header, arrays
 
 
-class ArrayBudgetSpent(BadReply):
-    """A reply would take the submission past its budget of array bytes received."""
+class BudgetSpent(BadReply):
+    """A reply would take the submission past its budget of bytes received from the worker."""
 
 
 def parse_header(raw: bytes | bytearray) -> dict:
@@ -120,8 +126,8 @@ def check_table(header: dict, limit: int = MAX_ARRAY_BYTES) -> list[tuple[np.dty
         total += nbytes
         if total > limit:
             if limit < MAX_ARRAY_BYTES:
-                raise ArrayBudgetSpent(f"reply carries {total // 2**20} MiB of arrays, more than the "
-                                       f"{limit // 2**20} MiB left of the submission's budget")
+                raise BudgetSpent(f"a reply with {total // 2**20} MiB of arrays, more than the "
+                                  f"{max(limit, 0) // 2**20} MiB left")
             raise BadReply(f"reply carries more than {MAX_ARRAY_BYTES // 2**20} MiB of arrays")
         metas.append((dtype, tuple(shape), nbytes))
     return metas

@@ -191,7 +191,7 @@ def test_fake_512_mib_parameters_cannot_drive_the_judges_memory_up(sessions):
     before = _rss_mb()
     kept = []
     kept.append(sub.small[0].numpy())  # 32 MiB: within the budget
-    with pytest.raises(WorkerLost, match="budget of 64 MiB of arrays"):
+    with pytest.raises(WorkerLost, match="budget of 64 MiB received"):
         for i in range(16):
             kept.append(sub.params[i].numpy())
     with pytest.raises(WorkerLost, match="limits.received_mb"):
@@ -207,6 +207,13 @@ def test_arrays_within_the_budget_still_arrive(sessions):
     np.testing.assert_array_equal(sub.f(1000), np.arange(1000.0))
     with pytest.raises(WorkerLost):
         sub.f(200_000)  # 1.6 MB > what is left of 1 MiB
+
+
+def test_big_strings_count_against_the_same_budget(sessions):
+    _, _, sub = sessions(["def s():\n    return 'x' * 6_000_000\n"], received_mb=16)
+    assert len(sub.s()) == 6_000_000 and len(sub.s()) == 6_000_000
+    with pytest.raises(WorkerLost, match="limits.received_mb"):
+        sub.s()  # 18 MB of reply headers in all: past 16 MiB
 
 
 # -------------------------------------------------------------------------- attribution (finding 13)
