@@ -1,4 +1,4 @@
-"""The HTML feedback page (grader/feedback.py): safety, content, visibility, size caps.
+"""The HTML feedback page (grader/feedback/): safety, content, visibility, size caps.
 
 Results are built by hand (GradingResult is plain data); the notebook is hostile on
 purpose. Safety checks parse the page and look at live tags and attributes: escaped
@@ -21,6 +21,8 @@ import nbformat
 import pytest
 
 from grader import feedback as fb
+from grader.feedback import page as fb_page
+from grader.feedback import sanitise
 from grader.results import CellRun, GradingResult, TestResult
 
 REPO = Path(__file__).resolve().parents[1]
@@ -338,8 +340,7 @@ def test_text_html_output_style_block_dropped(tmp_path):
 
 def test_tripwire_drops_notebook_when_sanitising_fails(tmp_path, monkeypatch):
     """Defence in depth: if the sanitiser let something through, the notebook is left out."""
-    monkeypatch.setattr(fb, "_exporters", {})
-    monkeypatch.setattr(fb, "clean_html", lambda html: str(html))  # a broken sanitiser
+    monkeypatch.setattr(sanitise, "clean_html", lambda html: str(html))  # a broken sanitiser
     page = Page(render(tmp_path))
     assert_inert(page)
     assert "could not be shown safely" in page.text
@@ -632,7 +633,7 @@ def test_import_is_light():
 
 
 def test_render_is_fast(tmp_path):
-    render(tmp_path)  # warm: nbconvert imported, templates compiled
+    render(tmp_path)  # warm: mistune, pygments and nh3 imported, the page template compiled
     t0 = time.perf_counter()
     render(tmp_path)
     assert time.perf_counter() - t0 < 1.0
@@ -688,10 +689,10 @@ def test_strip_style_blocks():
 
 
 def test_render_failure_leaves_the_rest_of_the_page(tmp_path, monkeypatch):
-    def boom(nb, templates):
+    def boom(prepared):
         raise RecursionError("too deep")
 
-    monkeypatch.setattr(fb, "_render_notebook", boom)
+    monkeypatch.setattr(fb_page, "_render_notebook", boom)
     page = Page(render(tmp_path))
     assert "17.5 / 40" in page.text and FAIL_MSG in page.text
     assert "could not be rendered (RecursionError)" in page.text

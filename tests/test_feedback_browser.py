@@ -20,6 +20,7 @@ import pytest
 from test_feedback import FAIL_MSG, JS, NOW, TEMPLATES, hostile_notebook, make_result
 
 from grader import feedback as fb
+from grader.feedback import sanitise
 
 pytestmark = pytest.mark.browser
 
@@ -167,8 +168,8 @@ def test_hostile_content_inert_even_without_csp(chromium, page, tmp_path):
 def test_control_payloads_are_live(chromium, tmp_path, monkeypatch):
     """Control: with the sanitiser, the final check and the CSP all switched off, the same
     notebook does run its payload in this browser, so the two tests above are meaningful."""
-    monkeypatch.setattr(fb, "clean_html", lambda html: str(html))
-    monkeypatch.setattr(fb, "unsafe_html", lambda html: [])
+    monkeypatch.setattr(sanitise, "clean_html", lambda html: str(html))
+    monkeypatch.setattr(sanitise, "unsafe_html", lambda html: [])
     out = fb.render_feedback(make_result(score=27.5), hostile_notebook(), tmp_path / "unsafe.html",
                              templates=TEMPLATES, now=NOW)
     html, n = re.subn(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", out.read_text(encoding="utf-8"))
