@@ -14,7 +14,8 @@ Input is a `PreparedNotebook` (grader.feedback.cells); output is an inert HTML f
   escape sequence is dropped, and invisible or reordering characters (bidi overrides, C0/C1
   controls) are shown as visible marks such as "<U+202E>", so the page shows the code and
   text as they are rather than as a bidi trick makes them look;
-* each cell's HTML is checked by `unsafe_html`; a cell that fails it is left out (reported).
+* the fragment is checked by `unsafe_html`; a cell that fails it is left out (reported), and
+  if the joined cells still fail, the whole notebook is.
 
 mistune and pygments are imported on first use. Callers: grader.feedback.page.
 """
@@ -291,24 +292,26 @@ class _Page:
 
 
 def render_notebook(nb: PreparedNotebook) -> RenderedNotebook:
-    """The HTML of every cell of `nb` (see the module docstring)."""
+    """The HTML of every cell of `nb` (see the module docstring), checked by `unsafe_html`."""
     page = _Page()
-    parts: list[str] = []
+    bodies: list[str] = []
     for cell in nb.cells:
-        where = f"cell {cell.index}"
         try:
-            body = _cell_body(cell, page, where)
+            body = _cell_body(cell, page, f"cell {cell.index}")
         except RecursionError:
-            body, problem = "", "nested too deeply to render"
-        except Exception as e:
-            body, problem = "", f"could not be rendered ({type(e).__name__})"
-        else:
-            problems = sanitise.unsafe_html(body)
-            problem = f"could not be shown safely ({', '.join(problems[:3])})" if problems else ""
-        if problem:
-            page.errors.append(f"{where} {problem} and was left out of the feedback page")
-            body = f'<div class="dlg-note">[{html.escape(where)} {html.escape(problem)}: left out]</div>'
-        parts.append(_section(cell, body))
+            body = _left_out(cell, "nested too deeply to render", page)
+        except Exception as e:  # one cell's bug must not cost the page
+            body = _left_out(cell, f"could not be rendered ({type(e).__name__})", page)
+        bodies.append(body)
+    fragment = _join(nb.cells, bodies)
+    if sanitise.unsafe_html(fragment):  # one pass over the page; find the cells only if needed
+        for i, (cell, body) in enumerate(zip(nb.cells, bodies)):
+            if problems := sanitise.unsafe_html(body):
+                bodies[i] = _left_out(cell, f"could not be shown safely ({', '.join(problems[:3])})", page)
+        fragment = _join(nb.cells, bodies)
+        if sanitise.unsafe_html(fragment):
+            page.errors.append("the notebook could not be shown safely and was left out of this page")
+            fragment = ""
     notes = []
     if page.sanitiser.as_text:
         notes.append(f"{page.sanitiser.as_text} HTML output(s) or markdown cell(s) shown as source text: too large, "
@@ -319,7 +322,17 @@ def render_notebook(nb: PreparedNotebook) -> RenderedNotebook:
     if page.highlighter.plain:
         notes.append(f"{page.highlighter.plain} code cell(s) shown without syntax highlighting: "
                      f"{'; '.join(sorted(page.highlighter.reasons))}")
-    return RenderedNotebook("\n".join(parts), tuple(page.errors), tuple(notes))
+    return RenderedNotebook(fragment, tuple(page.errors), tuple(notes))
+
+
+def _left_out(cell: PreparedCell, problem: str, page: _Page) -> str:
+    where = f"cell {cell.index}"
+    page.errors.append(f"{where} {problem} and was left out of this page")
+    return f'<div class="dlg-note">[{html.escape(where)} {html.escape(problem)}: left out]</div>'
+
+
+def _join(cells: tuple[PreparedCell, ...], bodies: list[str]) -> str:
+    return "\n".join(_section(cell, body) for cell, body in zip(cells, bodies))
 
 
 def _section(cell: PreparedCell, body: str) -> str:
