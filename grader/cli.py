@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from grader import __version__
+from grader.textsafe import one_line
 
 EXIT_BAD_INPUT = 2
 
@@ -24,7 +25,7 @@ _course_option = click.option(
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {one_line(message, 1000)}", err=True)  # messages quote paths and notebook text
     sys.exit(EXIT_BAD_INPUT)
 
 
@@ -37,7 +38,7 @@ class _Progress:
 
     def cell(self, run) -> None:  # noqa: ANN001
         if not self.quiet and run.status != "ok":
-            click.echo(f"  cell {run.index}: {run.status}: {run.message}", err=True)
+            click.echo(f"  cell {run.index}: {one_line(run.status, 20)}: {one_line(run.message, 300)}", err=True)
 
     def test(self, result) -> None:  # noqa: ANN001
         self.tests += 1
@@ -68,7 +69,7 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
     out = out or notebook.parent / f"{notebook.stem}-{mode}"
     if not as_json:
         what = "public tests" if mode == "check" else "all tests"
-        click.echo(f"Grading {notebook.name} for '{spec.id}' ({what}, {sandbox} sandbox)", err=True)
+        click.echo(f"Grading {one_line(notebook.name)} for '{spec.id}' ({what}, {sandbox} sandbox)", err=True)
     progress = _Progress(quiet=as_json)
     try:
         result = grade(nb, spec, notebook_name=notebook.name, mode=mode, sandbox=sandbox, gpus=gpus,
@@ -81,24 +82,47 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
 
         out = ensure_dir(out)
         refuse_links(out, "result.json", "feedback.html")  # before writing either
+        page, result = _feedback_page(result, nb, course, instructor)  # first: its errors go in result.json
         result_path = result.write(out / "result.json")
-        from grader.assignment import templates_dir
-        from grader.feedback import render_feedback
+        from grader.outputs import write_text
 
-        feedback = render_feedback(result, nb, out / "feedback.html", templates=templates_dir(course),
-                                   instructor=instructor)
+        feedback = write_text(out, "feedback.html", page)
     except OSError as e:
         _fail(f"cannot write results to {out}: {e.strerror or e}")
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return
+    for line in _summary(result, feedback, result_path):
+        click.echo(line)
+
+
+def _summary(result, feedback: Path, result_path: Path) -> list[str]:  # noqa: ANN001
+    """The closing lines on stdout; everything student-derived goes through textsafe."""
     counts = {s: sum(t.status == s for t in result.tests) for s in ("passed", "partial", "failed", "error")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    click.echo(f"Score: {result.score:g} / {result.max_score:g}  ({summary})")
-    for err in result.errors:
-        click.echo(f"note: {err}")
-    click.echo(f"Feedback: {feedback}")
-    click.echo(f"Result:   {result_path}")
+    lines = [f"Score: {result.score:g} / {result.max_score:g}  ({summary})"]
+    lines += [f"note: {one_line(err, 1000)}" for err in result.errors]
+    lines.append(f"Feedback: {one_line(feedback, 4000)}")  # the default --out is named after the notebook
+    lines.append(f"Result:   {one_line(result_path, 4000)}")
+    return lines
+
+
+def _feedback_page(result, nb, course: Path | None, instructor: bool):  # noqa: ANN001, ANN202
+    """(feedback.html text, result with the page's rendering errors added). Never raises for
+    anything in the notebook: a page that cannot be made becomes a bare page and an error."""
+    import dataclasses
+    import html
+
+    from grader.assignment import templates_dir
+    from grader.feedback import build_feedback
+
+    try:
+        page = build_feedback(result, nb, templates=templates_dir(course), instructor=instructor)
+    except Exception as e:  # a bug in the page must not cost the submission its result
+        why = f"the feedback page could not be made ({type(e).__name__})"
+        text = f"<!DOCTYPE html><meta charset=utf-8><title>feedback</title><p>{html.escape(why)}; see result.json"
+        return text, dataclasses.replace(result, errors=(*result.errors, why))
+    return page.html, page.result_with_errors(result)
 
 
 def _override_limits(limits, items: tuple[str, ...]):  # noqa: ANN001, ANN202

@@ -22,6 +22,14 @@ from typing import Any
 _UNSAFE = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]"
 )
+#: Whole escape sequences, removed before the characters above so that no parameters are left
+#: as litter: CSI (7- and 8-bit) up to its final byte; OSC, DCS, SOS, PM and APC strings up to
+#: BEL or ST; other two-byte escapes. Linear: each match starts at an ESC or C1 introducer.
+_SEQUENCES = re.compile(
+    "(?:\x1b\\[|\x9b)[0-?]*[ -/]*[@-~]"
+    "|(?:\x1b[\\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\\\|\x9c)"
+    "|\x1b[ -/]*[0-~]"
+)
 _NEWLINES = re.compile(r"[\r\n\t]+")
 #: What a spreadsheet may read as the start of a formula (OWASP's list).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -32,7 +40,7 @@ def clean_text(value: Any, limit: int | None = None) -> str:
 
     With `limit`, at most that many characters are kept and a cut is marked with an ellipsis.
     """
-    text = _UNSAFE.sub("", value if isinstance(value, str) else str(value))
+    text = _UNSAFE.sub("", _SEQUENCES.sub("", value if isinstance(value, str) else str(value)))
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 1, 0)] + "\u2026"
     return text
@@ -40,7 +48,8 @@ def clean_text(value: Any, limit: int | None = None) -> str:
 
 def one_line(value: Any, limit: int = 200) -> str:
     """`clean_text` on one line: runs of newlines and tabs become one space; at most `limit` chars."""
-    text = _NEWLINES.sub(" ", _UNSAFE.sub("", value if isinstance(value, str) else str(value))).strip()
+    text = _NEWLINES.sub(" ", _UNSAFE.sub("", _SEQUENCES.sub("", value if isinstance(value, str) else str(value))))
+    text = text.strip()
     return clean_text(text, limit)
 
 

@@ -41,3 +41,25 @@ def test_csv_formula_prefixes_are_defused(text):
 def test_csv_numbers_pass_unchanged():
     assert csv_cell(-3.5) == -3.5 and csv_cell(0) == 0 and csv_cell(None) is None
     assert csv_cell("alice") == "alice"
+
+
+@pytest.mark.parametrize("text, clean", [
+    ("\x1b[2J\x1b[1;1Hok", "ok"),                               # CSI with parameters: nothing left over
+    ("a\x1b]0;owned\x07b", "ab"),                               # OSC to BEL
+    ("\x1b]8;;http://evil/\x1b\\link\x1b]8;;\x1b\\", "link"),   # OSC to ST: the link text stays
+    ("\x9b31mred", "red"),                                      # 8-bit CSI
+    ("a\x1b(Bb", "ab"),                                         # charset switch
+    ("\x1bPq#0;2;0;0;0\x1b\\x", "x"),                           # DCS (sixel) string
+    ("plain [1;2] ]0; text", "plain [1;2] ]0; text"),           # look-alikes without ESC are text
+])
+def test_whole_escape_sequences_are_removed(text, clean):
+    assert clean_text(text) == clean and one_line(text) == clean
+
+
+def test_cleaning_is_linear_on_hostile_input():
+    import time
+
+    start = time.perf_counter()
+    for text in ("\x1b]" * 100_000, "\x1b[" + "1;" * 100_000, "\x9b" * 200_000 + "x", "\x1b]8;;" * 50_000):
+        assert "\x1b" not in clean_text(text) and "\x9b" not in one_line(text)
+    assert time.perf_counter() - start < 5  # bound for 200 kB inputs (linear: ~0.2 s; quadratic: hours)

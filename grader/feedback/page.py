@@ -188,7 +188,7 @@ def build_feedback(
         render_errors += rendered.errors
         notes += rendered.notes
     except Exception as e:  # the page must not fail grading: show the rest without the notebook
-        _log.exception("feedback: the notebook could not be rendered")
+        _log.debug("feedback: the notebook could not be rendered", exc_info=True)  # no traceback on stderr
         fragment = ""
         render_errors.append(f"the notebook could not be rendered ({type(e).__name__}) and was left out of this page")
     if len(fragment) > MAX_FRAGMENT_CHARS:

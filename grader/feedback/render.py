@@ -6,8 +6,9 @@ Input is a `PreparedNotebook` (grader.feedback.cells); output is an inert HTML f
   estimate of the lexer's work per cell and per page (its docstring rule rescans runs of
   indented blank lines, so such a cell costs time quadratic in its length), and a wall-clock
   backstop per page for any other slow shape; above a bound the code is plain escaped text;
-* markdown (cells and text/markdown outputs) is rendered by mistune, raw HTML included, and
-  then sanitised (grader.feedback.sanitise); a cell the renderer cannot render (nesting too
+* markdown (cells and text/markdown outputs) is rendered by mistune within a page budget
+  (characters, and a wall-clock backstop), raw HTML included, then sanitised
+  (grader.feedback.sanitise); a cell the renderer cannot render (nesting too
   deep, a missing attachment, anything else it raises) is shown as escaped source and
   reported in `RenderedNotebook.errors`, and the other cells still render;
 * streams and tracebacks are escaped text; their ANSI colours become classes, every other
@@ -41,9 +42,11 @@ MAX_CELL_HIGHLIGHT_WORK = 2_000_000
 MAX_PAGE_HIGHLIGHT_WORK = 10_000_000
 #: Wall-clock backstop for highlighting one page, for slow shapes the estimate misses.
 MAX_HIGHLIGHT_SECONDS = 2.0
-#: Markdown characters rendered per page (mistune takes up to ~0.15 s for a hostile 20,000
-#: character cell); later markdown is shown as source.
-MAX_MARKDOWN_CHARS = 400_000
+#: Markdown characters rendered per page, and mistune's wall time per page (a hostile
+#: 20,000-character cell takes it up to ~0.5 s; course notebooks have ~10,000 characters of
+#: markdown in all); later markdown is shown as source.
+MAX_MARKDOWN_CHARS = 200_000
+MAX_MARKDOWN_SECONDS = 2.0
 
 # The same characters grader.textsafe strips: C0 controls but tab, newline and carriage
 # return; DEL and C1; bidi marks, embeddings, overrides and isolates; line/paragraph
@@ -267,16 +270,18 @@ class _Page:
         self.sanitiser = sanitise.Sanitiser()
         self.highlighter = Highlighter()
         self.markdown_left = MAX_MARKDOWN_CHARS
+        self.markdown_seconds = MAX_MARKDOWN_SECONDS
         self.markdown_as_source = 0
         self.errors: list[str] = []
 
     def markdown(self, source: str, attachments: dict[str, dict[str, str]], where: str) -> str:
         """Sanitised HTML of markdown `source`, or its escaped source when it cannot be rendered."""
-        if len(source) > self.markdown_left:
+        if len(source) > self.markdown_left or self.markdown_seconds <= 0:
             self.markdown_left = 0
             self.markdown_as_source += 1
             return sanitise.as_source(source, "the page's budget for rendering markdown is spent", "markdown")
         self.markdown_left -= len(source)
+        start = time.perf_counter()
         try:
             rendered = markdown_to_html(source, attachments)
         except MissingAttachment as e:
@@ -287,6 +292,8 @@ class _Page:
             why = f"the markdown renderer failed ({type(e).__name__})"
         else:
             return self.sanitiser(rendered)
+        finally:
+            self.markdown_seconds -= time.perf_counter() - start
         self.errors.append(f"{where}: markdown shown as source text: {why}")
         return sanitise.as_source(source, why, "markdown")
 
