@@ -204,10 +204,10 @@ def stages_child(notebook: Path) -> None:
     # The CLI imports these lazily, in this order; importing them up front moves no work around.
     import_stage("import grader.cli (click)", "grader.cli")
     import_stage("import grader.judge (numpy, sandbox, session)", "grader.judge")
-    import_stage("import nbformat (read_notebook imports it)", "nbformat")
     import_stage("import grader.pytest_plugin (pytest)", "grader.pytest_plugin")
     import_stage("import grader.feedback", "grader.feedback")
-    import_stage("import nbconvert (render_feedback imports it)", "nbconvert")
+    for module in ("jinja2", "mistune", "pygments.lexers.python", "nh3"):
+        import_stage(f"import {module} (the feedback page imports it)", module)
     from grader import cli, feedback, judge, pytest_plugin, results, session
 
     judge.prepare = timed("read + validate notebook, load assignment", judge.prepare)
@@ -218,8 +218,8 @@ def stages_child(notebook: Path) -> None:
     pytest_plugin.run_tests = timed("run tests (pytest start-up, collection, calls)", pytest_plugin.run_tests)
     session.WorkerSession.close = timed("stop worker", session.WorkerSession.close)
     results.GradingResult.write = timed("write result.json", results.GradingResult.write)
-    feedback.render_feedback = timed("render feedback.html (nbconvert exporter + render)",
-                                     feedback.render_feedback)
+    feedback.build_feedback = timed("render feedback.html (grader.feedback.build_feedback)",
+                                    feedback.build_feedback)
     with tempfile.TemporaryDirectory(prefix="dlgrade-bench-") as tmp:
         saved = sys.stderr
         sys.stderr = open(os.devnull, "w")
