@@ -30,6 +30,7 @@ from grader.sandbox.gpu import (
     parse_gpus,
 )
 from grader.session import WorkerSession
+from grader.workers_without import WORKER_NEEDS, WorkersWithout
 
 MODES = ("submit", "check")
 
@@ -76,7 +77,10 @@ def worker_spec(assignment: Assignment, data_dir: Path | None, slot: int = 0, gp
     secret_file = os.environ.get("GRADER_SECRET_FILE")
     masks = (PACKAGE_DIR, assignment.course, assignment.root, datasets.cache_dir(),
              *datasets.sensitive_paths(), *([Path(secret_file)] if secret_file else []))
-    return WorkerSpec(limits=assignment.limits, data_dir=data_dir, masks=masks, slot=slot, gpu=gpu, env=env)
+    # A forbidden package is not in the sandbox at all; the import blocker is only a friendly message.
+    hide = tuple(m for m in assignment.forbidden_imports if "." not in m and m not in WORKER_NEEDS)
+    return WorkerSpec(limits=assignment.limits, data_dir=data_dir, masks=masks, slot=slot, gpu=gpu, env=env,
+                      hide_modules=hide)
 
 
 def gpu_plan(assignment: Assignment, gpus: str | GpuRequest | None, sandbox: str, slot: int = 0,
@@ -164,6 +168,8 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
         spec = worker_spec(assignment, data_dir, slot, gpu=job_gpus is not None, env=env)
         session = WorkerSession(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports,
                                 seed=0, on_cell=on_cell)
+        without = WorkersWithout(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports, seed=0,
+                                 parent=session)
         try:
             cells = session.run_notebook()
             from grader.pytest_plugin import JudgePlugin, run_tests  # pytest only once there is a notebook
@@ -172,16 +178,18 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
             suites = {assignment.public_tests.resolve(): "public"}
             if mode == "submit":
                 suites[assignment.hidden_tests.resolve()] = "hidden"
-            plugin = JudgePlugin(assignment, Submission(session, defining_cells(nb)), suites,
-                                 secret=course_secret(), on_test=on_test, stop=session.stop_reason)
+            plugin = JudgePlugin(assignment, Submission(session, defining_cells(nb), without=without), suites,
+                                 secret=course_secret(), on_test=on_test, stop=session.stop_reason,
+                                 installed=lambda m: backend.environment().has(m, spec.hide_modules))
             session.start_tests()
             tests = run_tests(plugin, list(suites))
             cells = [session.runs[c.index] for c in session.cells]  # replays may have amended them
         finally:
+            without.close()
             session.close()
         if not session.isolated:
             errors.append("the notebook ran WITHOUT isolation: bubblewrap (bwrap) is not installed")
-        errors += session.events
+        errors += session.events + without.events
         if not tests:
             errors.append("no tests ran: the assignment has no tests for this mode")
         score, max_score = total(tests)

@@ -42,10 +42,12 @@ class JudgePlugin:
 
     def __init__(self, assignment: Assignment, submission: Submission, suites: dict[Path, str],
                  secret: str = "", on_test: Callable[[TestResult], None] | None = None,
-                 stop: Callable[[], str] | None = None) -> None:
+                 stop: Callable[[], str] | None = None,
+                 installed: Callable[[str], bool] | None = None) -> None:
         """`stop` says why no more tests may run ("" while they may): a judge budget is used up."""
         self._assignment = assignment
         self._stop = stop
+        self._installed = installed
         self._submission = submission
         self.suites = suites
         self.secret = secret
@@ -84,6 +86,18 @@ class JudgePlugin:
             return split.X_heldout.copy(), split.y_heldout.copy()
 
         return load
+
+    @pytest.fixture
+    def installed(self) -> Callable[[str], bool]:
+        """`installed("torchvision")`: whether the sandbox's environment holds that package.
+
+        Decided by the judge from the sandbox's files (grader/sandbox/environment.py), never
+        from what the worker reports: a notebook can fake a module in sys.modules.
+        """
+        def check(module: str) -> bool:
+            return bool(self._installed and self._installed(module))
+
+        return check
 
     @pytest.fixture
     def credit(self, request: pytest.FixtureRequest) -> Credit:

@@ -9,13 +9,16 @@ that student code changes in place are copied back (CS231n APIs mutate `bn_param
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from grader import wire
 from grader.session import WorkerCrashed, WorkerSession
 from grader.worker_reply import BadReply, decode_value, require
+
+if TYPE_CHECKING:
+    from grader.workers_without import WorkersWithout
 
 #: The most items `iter(handle)` brings back; an iterable with more is an error.
 MAX_ITEMS = 10_000
@@ -110,17 +113,24 @@ class Submission:
     """The `submission` fixture: attribute access reads the notebook's globals in the worker."""
 
     def __init__(self, session: WorkerSession, defined_in: dict[str, int] | None = None,
-                 refuse: tuple[str, ...] = ()) -> None:
+                 refuse: tuple[str, ...] = (), without: WorkersWithout | None = None) -> None:
         object.__setattr__(self, "_session", session)
         object.__setattr__(self, "_defined_in", defined_in or {})
         object.__setattr__(self, "_refuse", refuse)
+        object.__setattr__(self, "_without", without)
 
     def refusing(self, *modules: str) -> "Submission":
         """A view whose calls fail if the student's code calls into `modules` (e.g. "torch").
 
         For "implement it by hand" checks: `submission.refusing("torch").conv_forward_naive(...)`.
+        Installed packages are refused by the sandbox: the calls run in a second worker that
+        does not hold them (grader/workers_without.py). Others (numpy) only by a profile hook.
         """
-        return Submission(self._session, self._defined_in, tuple(modules))
+        if self._without is not None:
+            hidden, hook = self._without.split(tuple(modules))
+            if hidden:
+                return Submission(self._without.session(hidden), self._defined_in, hook)
+        return Submission(self._session, self._defined_in, tuple(modules), self._without)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -139,7 +149,7 @@ def _encode(session: WorkerSession, value: Any, arrays: list) -> Any:
     def to_handle(obj: Any) -> dict:
         if isinstance(obj, Handle):
             if obj._session is not session:
-                raise wire.WireError("a handle from another submission")
+                raise _ForeignHandle(obj)
             return {"$h": obj._target()["handle"]}
         raise wire.WireError(f"cannot send a {type(obj).__name__} to the student's code")
 
@@ -196,14 +206,26 @@ def _set(session: WorkerSession, target: dict, name: str, value: Any, label: str
     _exchange(session, header, arrays, label)
 
 
+class _ForeignHandle(wire.WireError):
+    def __init__(self, handle: Handle) -> None:
+        super().__init__("a handle from another worker")
+        self.handle = handle
+
+
 def _call(session: WorkerSession, target: dict, args: tuple, kwargs: dict, label: str,
           item: str | None = None, refuse: tuple[str, ...] = ()) -> Any:
     arrays: list = []
     mutable = (dict, list, np.ndarray)
+    try:
+        encoded_args, encoded_kwargs = _encode(session, list(args), arrays), _encode(session, dict(kwargs), arrays)
+    except _ForeignHandle as e:  # e.g. a cache object from the notebook's worker sent to the by-hand one
+        raise StudentError(f"{label}: an argument holds a {e.handle._type} object from another call; "
+                           "calls written without torch get only arrays, numbers, strings, tuples, lists "
+                           "and dicts (keep caches to those)") from None
     header = {
         "op": "call", "target": target, "item": item,
-        "args": _encode(session, list(args), arrays),
-        "kwargs": _encode(session, dict(kwargs), arrays),
+        "args": encoded_args,
+        "kwargs": encoded_kwargs,
         "restore": [i for i, a in enumerate(args) if isinstance(a, mutable)],
         "restore_kw": [k for k, a in kwargs.items() if isinstance(a, mutable)],
         "refuse": list(refuse),

@@ -133,6 +133,39 @@ class ForbiddenImports(importlib.abc.MetaPathFinder):
             f"(forbidden: {', '.join(sorted(self.names))})", name=name)
 
 
+class AbsentModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """In a worker whose sandbox does not hold these packages: `import torch` gives a placeholder.
+
+    A courtesy only (the sandbox is what keeps the real package out): a cell that imports torch
+    beside numpy still defines its other names, and any use of the placeholder says why it fails.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] not in self.names:
+            return None
+        import importlib.util
+
+        return importlib.util.spec_from_loader(name, self, is_package=True)
+
+    def create_module(self, spec):
+        return _Absent(spec.name)
+
+    def exec_module(self, module) -> None:
+        pass
+
+
+class _Absent(type(sys)):
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        top = self.__name__.partition(".")[0]
+        raise AttributeError(f"{self.__name__}.{attr}: this function must be written without {top} "
+                             f"({top} is not installed where it is graded)")
+
+
 def _probing(frame) -> bool:
     """Whether the import system was entered by importlib.util.find_spec rather than an import."""
     while frame is not None:
@@ -376,6 +409,9 @@ class Worker:
     def op_setup(self, msg: dict) -> None:
         if msg.get("forbidden"):
             sys.meta_path.insert(0, ForbiddenImports(msg["forbidden"]))
+        absent = [n for n in os.environ.get("DLGRADE_ABSENT_MODULES", "").split(",") if n]
+        if absent:
+            sys.meta_path.insert(0, AbsentModules(absent))
         random.seed(int(msg.get("seed", 0)))
         np.random.seed(int(msg.get("seed", 0)))
         self.reply({"ok": True, "pid": os.getpid(), "uid": os.getuid(), "python": sys.version.split()[0]})

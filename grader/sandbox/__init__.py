@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 from grader.assignment import Limits
 
 if TYPE_CHECKING:
+    from grader.sandbox.environment import SandboxEnvironment
     from grader.sandbox.gpu import GpuRequest
 
 WORKER_FILES = ("untrusted_worker.py", "wire.py")
@@ -35,6 +36,9 @@ class WorkerSpec:
     slot: int = 0  # distinct per concurrent worker; picks the unprivileged uid
     gpu: bool = False
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # Top-level packages that must not exist inside the sandbox (their folders are masked), e.g.
+    # ("torch",) for an assignment that forbids it: enforced by visibility, not by an import hook.
+    hide_modules: tuple[str, ...] = ()
 
 
 class Worker:
@@ -102,6 +106,10 @@ class Backend(Protocol):
 
     def start(self, spec: WorkerSpec) -> Worker:
         """Start a worker. Raises SandboxError when the backend cannot run at all."""
+        ...
+
+    def environment(self) -> "SandboxEnvironment":
+        """What the sandbox's Python holds, found by the judge (never reported by a worker)."""
         ...
 
 

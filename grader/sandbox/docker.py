@@ -18,6 +18,7 @@ finds any that a killed judge left behind.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import secrets
 import shutil
@@ -31,6 +32,7 @@ from typing import Any
 
 from grader import __version__
 from grader.sandbox import SandboxError, Worker, WorkerSpec, describe_exit, stage_worker_files
+from grader.sandbox.environment import SandboxEnvironment
 from grader.sandbox.gpu import GpuRequest, device_requests
 
 LABEL = "dlgrade"  # every container we start has dlgrade=1
@@ -266,6 +268,11 @@ class DockerBackend:
                                f"(exit {status}: {' '.join(output.split())[:200] or 'no output'})")
         self._gpu_checked = True
 
+    # -- what the image holds ---------------------------------------------------------------
+    def environment(self) -> SandboxEnvironment:
+        """The image's site-packages, from a probe container of the image (no student code in it)."""
+        return image_environment(self.client, self.image)
+
     # -- starting a worker -----------------------------------------------------------------
     def container_options(self, spec: WorkerSpec, uid: int, worker_dir: Path, name: str) -> dict[str, Any]:
         """The docker-py `containers.run` arguments for one worker (a pure function of its inputs)."""
@@ -286,6 +293,14 @@ class DockerBackend:
         mounts = [Mount(WORKER_DIR, str(worker_dir), type="bind", read_only=True)]
         if spec.data_dir:
             mounts.append(Mount(f"{HOME}/data", str(spec.data_dir), type="bind", read_only=True))
+        tmpfs = {"/tmp": f"rw,exec,nosuid,nodev,size={tmp_mb}m,mode=1777",
+                 HOME: f"rw,exec,nosuid,nodev,size={tmp_mb}m,mode=0777"}
+        if spec.hide_modules:  # a forbidden package is not in the image as this container sees it
+            for path in self.environment().hidden_paths(spec.hide_modules):
+                if path.endswith("/"):
+                    tmpfs[path.rstrip("/")] = "ro,nosuid,nodev,noexec,size=4k,mode=0755"
+                else:
+                    mounts.append(Mount(path, "/dev/null", type="bind", read_only=True))
         # RLIMIT_AS as in the process backend (docker has no --ulimit for it), so that a huge
         # allocation fails with MemoryError there and here alike; the cgroup limit caps the sum
         # over all processes. CUDA reserves address space wholesale: no RLIMIT_AS with a GPU.
@@ -301,9 +316,7 @@ class DockerBackend:
             image=self.image_name, command=command, name=name, detach=True,
             user=f"{uid}:{uid}", environment=env, hostname="sandbox",
             network_mode="none", read_only=True,
-            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={tmp_mb}m,mode=1777",
-                   HOME: f"rw,exec,nosuid,nodev,size={tmp_mb}m,mode=0777"},
-            mounts=mounts, shm_size=f"{tmp_mb}m",
+            tmpfs=tmpfs, mounts=mounts, shm_size=f"{tmp_mb}m",
             cap_drop=["ALL"], security_opt=["no-new-privileges"],
             pids_limit=limits.max_processes + 2,  # + docker-init and the worker itself
             mem_limit=memory, memswap_limit=memory, oom_score_adj=500,
@@ -425,6 +438,60 @@ class DockerBackend:
                 code, describe_exit(code)))
         detail = f": {' '.join(log.split())[-300:]}" if log else ""
         return f"the sandbox container stopped before the worker connected ({why}){detail}"
+
+
+_environments: dict[str, SandboxEnvironment] = {}  # image id -> what it holds
+
+
+def image_environment(client: Any, image: Any) -> SandboxEnvironment:
+    """What `image`'s Python holds: probed once per image id in a locked-down container.
+
+    The probe runs grader/sandbox/environment.py's `describe()` with the image's own Python;
+    the image is the judge's (built by `grade sandbox build`), and no student code runs there.
+    """
+    import docker
+
+    key = image.id
+    if key in _environments:
+        return _environments[key]
+    from grader.datasets import cache_dir
+    from grader.sandbox.environment import SandboxEnvironment, parse_probe, probe_source
+
+    cached = cache_dir() / f"image-env-{key.split(':')[-1][:32]}.json"
+    try:
+        _environments[key] = SandboxEnvironment.from_json(json.loads(cached.read_text(encoding="utf-8")))
+        return _environments[key]
+    except (OSError, ValueError, KeyError):
+        pass
+
+    container = None
+    try:
+        container = client.containers.create(
+            image.id, [PYTHON, "-s", "-c", probe_source()], network_mode="none", user="65534:65534",
+            read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            labels={LABEL: "1", JUDGE_LABEL: judge_id()}, mem_limit="512m", pids_limit=16)
+        with _live_lock:
+            _live[container.id] = container
+        container.start()
+        status = container.wait(timeout=120).get("StatusCode", -1)
+        output = container.logs(stdout=True, stderr=False)
+        if status != 0:
+            raise SandboxError(f"the sandbox image's environment probe exited with {status}")
+        env = parse_probe(output)
+    except (docker.errors.DockerException, ValueError, KeyError) as e:
+        raise SandboxError(f"cannot list the packages of the sandbox image: {_short(e)}") from None
+    finally:
+        if container is not None:
+            _remove(container)
+    _environments[key] = env
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(env.to_json()), encoding="utf-8")
+        os.replace(tmp, cached)
+    except OSError:
+        pass  # a read-only home only costs a probe per run
+    return env
 
 
 def _peer_uid(conn: socket.socket) -> int:

@@ -10,6 +10,7 @@ subprocess with the same rlimits, and warns once that the run is not isolated.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import resource
 import shutil
@@ -22,6 +23,7 @@ import warnings
 from pathlib import Path
 
 from grader.sandbox import SandboxError, Worker, WorkerSpec, stage_worker_files
+from grader.sandbox.environment import SandboxEnvironment, describe
 
 HOME = "/home/student"
 WORKER_DIR = "/opt/dlgrade"
@@ -48,6 +50,12 @@ def python_roots() -> list[Path]:
     resolved = sorted({r.resolve() for r in roots if r.exists()})
     # keep only the outermost of nested roots
     return [r for r in resolved if not any(r != o and r.is_relative_to(o) for o in resolved)]
+
+
+@functools.lru_cache(maxsize=1)
+def local_environment() -> SandboxEnvironment:
+    """This interpreter's site-packages, as the bubblewrap sandbox shows them (read once)."""
+    return SandboxEnvironment.from_json(describe())
 
 
 def _count_tasks(uid: int) -> int:
@@ -88,6 +96,10 @@ class ProcessBackend:
 
     def __init__(self) -> None:
         self.bwrap = shutil.which("bwrap")
+
+    def environment(self) -> SandboxEnvironment:
+        """The judge's own Python environment: bubblewrap exposes exactly these site folders."""
+        return local_environment()
 
     def start(self, spec: WorkerSpec) -> Worker:
         stage = Path(tempfile.mkdtemp(prefix="dlgrade-worker-"))
@@ -199,7 +211,8 @@ class ProcessBackend:
                     made.add(parent)
             if not root.is_relative_to("/usr"):
                 cmd += ["--ro-bind", str(root), str(root)]
-        for mask in spec.masks:
+        hidden = [Path(p.rstrip("/")) for p in local_environment().hidden_paths(spec.hide_modules)]
+        for mask in [*spec.masks, *hidden]:
             mask = mask.resolve()
             if mask.exists() and any(mask.is_relative_to(r) for r in roots + [Path("/usr")]):
                 cmd += ["--tmpfs", str(mask)] if mask.is_dir() else ["--ro-bind", "/dev/null", str(mask)]

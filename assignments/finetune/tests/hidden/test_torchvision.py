@@ -18,15 +18,15 @@ def _torchvision_models(rt):
     try:
         return rt.import_module("torchvision.models")
     except StudentError as e:
-        if "No module named" in str(e):
-            pytest.skip("torchvision is not installed where the notebook runs")
-        raise
+        raise AssertionError(f"torchvision is installed where the notebook runs, but importing it failed: {e}") from None
 
 
 @pytest.mark.points(1)
 @pytest.mark.visibility("visible")
-def test_torchvision_resnet18(submission, rng):
+def test_torchvision_resnet18(submission, rng, installed):
     """prepare_for_finetuning and finetune work unchanged on torchvision.models.resnet18(weights=None)."""
+    if not installed("torchvision"):  # the judge's finding, from the sandbox's files: never the notebook's say
+        pytest.skip("torchvision is not installed where the notebook runs")
     rt = RemoteTorch(submission)
     models = _torchvision_models(rt)
     rt.torch.manual_seed(0)
