@@ -6,6 +6,7 @@ seed so every grader, student and CI run sees the same rows.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -107,6 +108,49 @@ def write_public(names: list[str] | tuple[str, ...], directory: Path,
         shutil.copyfile(source, path)  # always: a stale copy of a changed file must not linger
         paths.append(path)
     return paths
+
+
+#: How the judge varies held-out inputs per course (see `perturb_heldout`).
+HELDOUT_MAX_SHIFT = 0.15  # pixels, each way, per image (bilinear)
+HELDOUT_NOISE_STD = 0.01  # Gaussian noise on every value (inputs in [0, 1]), then clipped
+
+
+def perturb_heldout(name: str, X: np.ndarray, secret: str) -> np.ndarray:
+    """Held-out inputs as the judge hands them to student code: varied per course, with its secret.
+
+    Each image is shifted by a random fraction of a pixel (up to HELDOUT_MAX_SHIFT, each axis,
+    bilinear, zeros from outside) and gets Gaussian noise (HELDOUT_NOISE_STD), clipped to
+    [0, 1]. A model that generalises barely notices; an exact lookup of the public rows (the
+    held-out digits are part of scikit-learn's public set) no longer matches. The draw is
+    fixed by (dataset, secret): the same on every machine and run, different per course.
+    Rows that are not square images get the noise only. Returns float64.
+    """
+    seed = int.from_bytes(hashlib.sha256(f"heldout\0{name}\0{secret}".encode()).digest()[:8], "big")
+    rng = np.random.default_rng(seed)
+    X = np.array(X, dtype=np.float64)
+    n = len(X)
+    flat = X.reshape(n, -1)
+    side = int(round(flat.shape[1] ** 0.5))
+    if n and side * side == flat.shape[1]:
+        images = flat.reshape(n, side, side)
+        for axis in (1, 2):
+            images = _shift(images, rng.uniform(-HELDOUT_MAX_SHIFT, HELDOUT_MAX_SHIFT, n), axis)
+        flat = images.reshape(n, -1)
+    flat = np.clip(flat + rng.normal(0.0, HELDOUT_NOISE_STD, flat.shape), 0.0, 1.0)
+    return flat.reshape(X.shape)
+
+
+def _shift(images: np.ndarray, by: np.ndarray, axis: int) -> np.ndarray:
+    """Shift each image along `axis` (1: rows, 2: columns) by `by[i]` in (-1, 1) pixels."""
+    before, after = np.zeros_like(images), np.zeros_like(images)
+    src = [slice(None)] * 3
+    dst = [slice(None)] * 3
+    src[axis], dst[axis] = slice(None, -1), slice(1, None)
+    before[tuple(dst)] = images[tuple(src)]  # out[i] = in[i - 1]
+    after[tuple(src)] = images[tuple(dst)]  # out[i] = in[i + 1]
+    a = np.abs(by)[:, None, None]
+    other = np.where((by > 0)[:, None, None], before, after)
+    return (1 - a) * images + a * other
 
 
 def sensitive_paths() -> list[Path]:

@@ -21,7 +21,7 @@ import pytest
 
 from grader import datasets
 from grader.assignment import Assignment
-from grader.remote import MissingName, Submission, SubmissionError, WorkerLost
+from grader.remote import MissingName, StudentError, Submission, SubmissionError, WorkerLost
 from grader.results import VISIBILITIES, TestResult
 from grader.testing import Credit
 
@@ -30,6 +30,11 @@ MARKERS = (
     "visibility(level): visible | after_due_date | hidden; who reads the message",
     "starter_passes: a hidden test that may pass on the starter (grade validate)",
 )
+
+
+#: Once held-out inputs reach the notebook: the longest failure message, and all of them together.
+HELDOUT_MESSAGE_CHARS = 160
+HELDOUT_MESSAGE_BUDGET = 320
 
 
 def test_seed(assignment_id: str, test_name: str, secret: str) -> int:
@@ -55,6 +60,8 @@ class JudgePlugin:
         self.results: list[TestResult] = []
         self._reference: Any = None
         self._started: dict[str, float] = {}
+        self._handed_out = False
+        self._heldout_chars = 0
 
     # -- fixtures ------------------------------------------------------------------------
     @pytest.fixture
@@ -79,11 +86,13 @@ class JudgePlugin:
 
     @pytest.fixture
     def heldout(self) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
+        """Held-out (X, y), X varied per course (datasets.perturb_heldout); see _bound_message."""
         def load(name: str) -> tuple[np.ndarray, np.ndarray]:
             if name not in self._assignment.datasets:
                 raise KeyError(f"dataset {name!r} is not declared in assignment.toml")
             split = datasets.load(name)
-            return split.X_heldout.copy(), split.y_heldout.copy()
+            self._handed_out = True  # from now on the notebook may hold held-out inputs
+            return datasets.perturb_heldout(name, split.X_heldout, self.secret), split.y_heldout.copy()
 
         return load
 
@@ -113,6 +122,11 @@ class JudgePlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         for line in MARKERS:
             config.addinivalue_line("markers", line)
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Tests that hand held-out data to the notebook run last (in their own order), so that
+        no later test's message can carry inputs the notebook kept."""
+        items.sort(key=lambda item: "heldout" in getattr(item, "fixturenames", ()))
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self._started[item.nodeid] = time.monotonic()
@@ -151,7 +165,8 @@ class JudgePlugin:
             if credit is not None and credit.fraction is not None:
                 frac = credit.fraction
                 status = "passed" if frac >= 1 else ("partial" if frac > 0 else "failed")
-                return TestResult(score=round(points * frac, 6), status=status, message=credit.message, **base)
+                message = self._bound_message(credit.message, None) if self._handed_out else credit.message
+                return TestResult(score=round(points * frac, 6), status=status, message=message, **base)
             return TestResult(score=points, status="passed", **base)
         exc = call.excinfo.value if call.excinfo else None
         cell = getattr(exc, "cell", None)
@@ -170,7 +185,29 @@ class JudgePlugin:
                 message = f"could not set up the test: {message}"
         else:
             status, message = "failed", "failed"
+        if self._handed_out:
+            message = self._bound_message(message, exc)
         return TestResult(score=0.0, status=status, message=message[:4000], cell=cell, **base)
+
+    def _bound_message(self, message: str, exc: BaseException | None) -> str:
+        """A failure message once held-out inputs have reached the notebook: bounded, so that
+        inputs the student's code kept cannot be carried out through it.
+
+        Student code's exception text is not shown (only its type and cell); any other message
+        is cut to HELDOUT_MESSAGE_CHARS, and all of them together to HELDOUT_MESSAGE_BUDGET.
+        """
+        if isinstance(exc, StudentError):
+            kind = "".join(ch for ch in str(getattr(exc, "kind", "")) if ch.isalnum() or ch == "_")[:40]
+            where = f" in cell {exc.cell}" if exc.cell is not None else ""
+            message = (f"the notebook's code raised {kind or 'an exception'}{where}; its text is not shown "
+                       "in tests that use held-out data")
+        message = message[:HELDOUT_MESSAGE_CHARS]
+        left = HELDOUT_MESSAGE_BUDGET - self._heldout_chars
+        if len(message) > left:
+            message = "(message withheld: the budget for messages of tests that use held-out data is spent)"
+        else:
+            self._heldout_chars += len(message)
+        return message
 
 
 _CREDIT = pytest.StashKey[Credit]()

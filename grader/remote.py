@@ -33,9 +33,10 @@ class SubmissionError(Exception):
 class StudentError(SubmissionError):
     """Student code raised an exception."""
 
-    def __init__(self, message: str, cell: int | None = None) -> None:
+    def __init__(self, message: str, cell: int | None = None, kind: str = "") -> None:
         super().__init__(message)
         self.cell = cell
+        self.kind = kind  # the exception's class name, as the worker reported it
 
 
 class MissingName(SubmissionError, AttributeError):
@@ -180,7 +181,7 @@ def _raise_student(reply: dict, label: str) -> None:
         raise WorkerLost(f"{label} ran past its time limit and was interrupted{where}")
     if reply.get("missing") is True:
         raise MissingName(f"{label} is not defined in the notebook (did its cell run without errors?)")
-    raise StudentError(f"{label} raised {message}{where}", cell)
+    raise StudentError(f"{label} raised {message}{where}", cell, str(err.get("type", ""))[:100])
 
 
 def _decode(session: WorkerSession, value: Any, arrays: list, gen: int, label: str,
