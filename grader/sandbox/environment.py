@@ -96,22 +96,36 @@ class SandboxEnvironment:
 
 
 def describe(sites: list[str] | None = None) -> dict:
-    """Describe this interpreter's site-packages (JSON-ready). Runs in the judge or in an image."""
-    import importlib.metadata as md
+    """Describe this interpreter's site-packages (JSON-ready). Runs in the judge or in an image.
+
+    Reads folder listings and each distribution's RECORD (first path parts only): tens of
+    milliseconds, where importlib.metadata takes seconds on an environment with torch.
+    """
     import sysconfig
 
     if sites is None:
         paths = sysconfig.get_paths()
         sites = sorted({paths["purelib"], paths["platlib"]})
     sites = [s for s in sites if os.path.isdir(s)]
-    entries = {s: sorted(e + ("/" if os.path.isdir(os.path.join(s, e)) else "") for e in os.listdir(s))
-               for s in sites}
+    entries: dict[str, list[str]] = {}
     files: dict[str, list[str]] = {}
-    for dist in md.distributions(path=sites):
-        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
-        tops = {f.parts[0] for f in (dist.files or []) if f.parts and f.parts[0] != ".."}
-        files.setdefault(name, [])
-        files[name] = sorted(set(files[name]) | {t for t in tops if not t.endswith(".pth")})
+    for site in sites:
+        names = sorted(os.listdir(site))
+        entries[site] = [e + ("/" if os.path.isdir(os.path.join(site, e)) else "") for e in names]
+        for entry in names:
+            if not entry.endswith(".dist-info"):
+                continue
+            dist = entry.split("-", 1)[0].lower().replace("_", "-")
+            tops = {entry}
+            try:
+                with open(os.path.join(site, entry, "RECORD"), encoding="utf-8", errors="replace") as f:
+                    for line in f:
+                        top = line.split(",", 1)[0].split("/", 1)[0].strip('"')
+                        if top and top != ".." and not top.endswith(".pth"):
+                            tops.add(top)
+            except OSError:
+                pass
+            files[dist] = sorted(set(files.get(dist, [])) | tops)
     owners: dict[str, list[str]] = {}
     for dist, tops in files.items():
         for top in tops:
