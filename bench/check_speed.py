@@ -47,8 +47,16 @@ for i, cell in enumerate(nb["cells"]):
 """
 
 
+#: `--checkout DIR`: time that checkout's grader (its course, its templates) with this venv.
+CHECKOUT: Path | None = None
+
+
 def grade_argv() -> list[str]:
-    """The installed `grade` console script next to this interpreter, else `python -m grader.cli`."""
+    """The installed `grade` console script next to this interpreter, else `python -m grader.cli`;
+    with `--checkout`, this interpreter running that checkout's grader.cli."""
+    if CHECKOUT is not None:
+        code = f"import sys; sys.path.insert(0, {str(CHECKOUT)!r}); from grader.cli import main; main()"
+        return [sys.executable, "-c", code]
     script = Path(sys.executable).with_name("grade")
     return [str(script)] if script.exists() else [sys.executable, "-m", "grader.cli"]
 
@@ -269,8 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="instead of timing: the 15 slowest imports of one `grade check`, "
                              "and its stages")
+    parser.add_argument("--checkout", type=Path, default=None,
+                        help="time another checkout's grader (e.g. a worktree of an older commit) with this venv")
     parser.add_argument("--stages-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global CHECKOUT
+    CHECKOUT = args.checkout.resolve() if args.checkout else None
     notebook = args.notebook.resolve()
     if args.stages_child:
         stages_child(args.stages_child)

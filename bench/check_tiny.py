@@ -3,6 +3,7 @@
     .venv/bin/python bench/check_tiny.py               # 10 interleaved runs of each command
     .venv/bin/python bench/check_tiny.py --runs 5
     .venv/bin/python bench/check_tiny.py --profile     # -X importtime of one `grade check`
+    .venv/bin/python bench/check_tiny.py --checkout /tmp/old   # an older checkout, same venv
 
 The course is built in a temporary folder: one assignment `tiny` (three numpy functions, three
 public tests, one hidden test, no datasets) and a copy of this checkout's templates/. What is
@@ -93,7 +94,7 @@ def notebook() -> dict:
                          "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
 
 
-def build_course(root: Path) -> Path:
+def build_course(root: Path, checkout: Path = REPO) -> Path:
     """A course folder holding only the tiny assignment; returns the notebook to grade."""
     tiny = root / "assignments" / "tiny"
     (tiny / "tests" / "public").mkdir(parents=True)
@@ -102,7 +103,7 @@ def build_course(root: Path) -> Path:
     (tiny / "tests" / "public" / "test_tiny.py").write_text(PUBLIC_TESTS, encoding="utf-8")
     (tiny / "tests" / "hidden" / "test_tiny_hidden.py").write_text(HIDDEN_TESTS, encoding="utf-8")
     (root / "reference").mkdir()
-    shutil.copytree(REPO / "templates", root / "templates")
+    shutil.copytree(checkout / "templates", root / "templates")
     nb = root / "work" / "tiny.ipynb"
     nb.parent.mkdir()
     text = json.dumps(notebook(), indent=1) + "\n"
@@ -111,14 +112,23 @@ def build_course(root: Path) -> Path:
     return nb
 
 
-def benchmark(runs: int, warmup: int) -> dict:
+def cli_argv(checkout: Path | None) -> list[str]:
+    """The `grade` script, or this interpreter running another checkout's grader.cli."""
+    if checkout is None:
+        return grade_argv()
+    code = f"import sys; sys.path.insert(0, {str(checkout)!r}); from grader.cli import main; main()"
+    return [sys.executable, "-c", code]
+
+
+def benchmark(runs: int, warmup: int, checkout: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="dlgrade-tiny-") as tmp:
         root = Path(tmp)
-        nb = build_course(root)
+        nb = build_course(root, checkout or REPO)
         course = ["--course", str(root)]
+        grade = cli_argv(checkout)
         commands = {
-            "check": [*grade_argv(), "check", str(nb), "--out", str(root / "check-out"), *course],
-            "submit": [*grade_argv(), "submit", str(nb), "--out", str(root / "submit-out"), *course],
+            "check": [*grade, "check", str(nb), "--out", str(root / "check-out"), *course],
+            "submit": [*grade, "submit", str(nb), "--out", str(root / "submit-out"), *course],
             "python": [sys.executable, "-c", "import numpy"],
         }
         load_before = os.getloadavg()
@@ -187,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="timed runs per command (default 10)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per command first (default 1)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    parser.add_argument("--checkout", type=Path, default=None,
+                        help="time another checkout's grader (e.g. a worktree of an older commit) with this venv")
     parser.add_argument("--profile", action="store_true",
                         help="instead of timing: the slowest top-level imports of one `grade check`")
     args = parser.parse_args(argv)
@@ -195,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    report = benchmark(args.runs, args.warmup)
+    report = benchmark(args.runs, args.warmup, args.checkout.resolve() if args.checkout else None)
     print_report(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

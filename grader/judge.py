@@ -171,6 +171,7 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
         without = WorkersWithout(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports, seed=0,
                                  parent=session)
         try:
+            _preload("grader.pytest_plugin")  # pytest's import overlaps the worker's start
             cells = session.run_notebook()
             from grader.pytest_plugin import JudgePlugin, run_tests  # pytest only once there is a notebook
             from grader.remote import Submission
@@ -201,6 +202,22 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
         ), assignment.limits.result_kb * 1024)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _preload(module: str) -> None:
+    """Import `module` in a background thread while this one waits on the worker (its start
+    and the notebook take ~0.1 s of which the judge uses almost no CPU). Nothing depends on
+    it: the later import in this thread waits for it or does the work itself."""
+    import importlib
+    import threading
+
+    def run() -> None:
+        try:
+            importlib.import_module(module)
+        except BaseException:  # noqa: BLE001 - the import in the main thread reports it
+            pass
+
+    threading.Thread(target=run, name=f"preload {module}", daemon=True).start()
 
 
 def grade_notebook(path: Path, *, mode: str = "submit", assignment: str | None = None,

@@ -185,3 +185,28 @@ def test_controls_and_bidi_shown_as_marks():
     assert '<span class="ansi-red-fg">red</span>' in html
     assert "evil.example" not in html and "link" in html  # the OSC 8 target is dropped, its text kept
     assert "]52;" not in html and "aGk=" not in html
+
+
+def test_rendering_errors_are_bounded():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"![x](attachment:{'n' * 500}{i}.png)")
+                                         for i in range(200)] + [nbformat.v4.new_code_cell("x = 1")])
+    _, page = build(nb)
+    assert len(page.errors) == render.MAX_ERRORS + 1
+    assert all(len(e) <= render.MAX_ERROR_CHARS + 100 for e in page.errors)  # + the truncation note
+    assert page.errors[-1] == "... and 180 more cells or outputs not shown as they are"
+
+
+def test_cli_keeps_the_result_when_the_page_cannot_be_made(monkeypatch):
+    import grader.feedback
+    from grader import cli
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no page today")
+
+    monkeypatch.setattr(grader.feedback, "build_feedback", broken)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    res = result_for(nb)
+    page, updated = cli._feedback_page(res, nb, None, instructor=False)
+    assert "the feedback page could not be made (MemoryError)" in page
+    assert updated.errors == (*res.errors, "the feedback page could not be made (MemoryError)")
+    assert updated.score == res.score

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from grader.feedback import sanitise
-from grader.feedback.cells import PreparedCell, PreparedNotebook
+from grader.feedback.cells import PreparedCell, PreparedNotebook, truncate
 
 #: Code characters highlighted per page; later code is plain text.
 MAX_HIGHLIGHT_CHARS = 300_000
@@ -47,6 +47,10 @@ MAX_HIGHLIGHT_SECONDS = 2.0
 #: markdown in all); later markdown is shown as source.
 MAX_MARKDOWN_CHARS = 200_000
 MAX_MARKDOWN_SECONDS = 2.0
+
+#: Rendering errors reported per page (they go into result.json), and the length of each.
+MAX_ERRORS = 20
+MAX_ERROR_CHARS = 300
 
 # The same characters grader.textsafe strips: C0 controls but tab, newline and carriage
 # return; DEL and C1; bidi marks, embeddings, overrides and isolates; line/paragraph
@@ -329,7 +333,10 @@ def render_notebook(nb: PreparedNotebook) -> RenderedNotebook:
     if page.highlighter.plain:
         notes.append(f"{page.highlighter.plain} code cell(s) shown without syntax highlighting: "
                      f"{'; '.join(sorted(page.highlighter.reasons))}")
-    return RenderedNotebook(fragment, tuple(page.errors), tuple(notes))
+    errors = [truncate(e, MAX_ERROR_CHARS, "error") for e in page.errors[:MAX_ERRORS]]
+    if len(page.errors) > MAX_ERRORS:
+        errors.append(f"... and {len(page.errors) - MAX_ERRORS} more cells or outputs not shown as they are")
+    return RenderedNotebook(fragment, tuple(errors), tuple(notes))
 
 
 def _left_out(cell: PreparedCell, problem: str, page: _Page) -> str:
