@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 from hostile_cases import SOLUTION, STARTER, with_cell
-from judge_attacks import _FIND_WORKER, assert_graded_safely, grade_cli
+from judge_attacks import _FIND_WORKER, assert_graded_safely, forge_ok_cell, grade_cli
 
 from grader.assignment import Limits, _Bad, _limits
 from grader.budgets import fit_result, result_bytes
@@ -219,28 +219,19 @@ def test_big_strings_count_against_the_same_budget(sessions):
 # -------------------------------------------------------------------------- attribution (finding 13)
 
 
-def _forge_ok_then(then: str) -> str:
-    return (_FIND_WORKER + "import sys\n"
-            "_f = sys._getframe()\n"
-            "while 'msg' not in _f.f_locals:\n    _f = _f.f_back\n"
-            "_body = json.dumps({'ok': True, 'status': 'ok', 'message': '', 'outputs': [],"
-            " 'seq': _f.f_locals['msg']['seq']}).encode()\n"
-            "_w.sock.sendall(struct.pack('>I', len(_body)) + _body)\n" + then)
-
-
 @pytest.mark.parametrize("then", [
     "time.sleep(0.5)\nimport os\nos._exit(1)",  # dies while the next cell's request waits unread
     "time.sleep(0.5)",  # lives: its real reply arrives as the answer to the next request
 ])
 def test_a_forged_ok_then_crash_blames_the_cell_that_was_running(sessions, then):
-    session, runs, sub = sessions(["a = 1", _forge_ok_then(then), "b = 2", "c = 3"])
+    session, runs, sub = sessions(["a = 1", forge_ok_cell(then), "b = 2", "c = 3"])
     assert [r.status for r in runs] == ["ok", "crashed", "ok", "ok"], [(r.status, r.message) for r in runs]
     assert "forged" in runs[1].message or "did not come from the grader" in runs[1].message
     assert (sub.a, sub.b, sub.c) == (1, 2, 3)
 
 
 def test_a_forged_ok_then_crash_keeps_the_solutions_marks(tmp_path):
-    nb = with_cell(SOLUTION, _forge_ok_then("time.sleep(0.5)\nimport os\nos._exit(1)"))
+    nb = with_cell(SOLUTION, forge_ok_cell("time.sleep(0.5)\nimport os\nos._exit(1)"))
     run = grade_cli(nb, tmp_path, *FAST)
     result = assert_graded_safely(run, FULL, wall=60)
     assert result["score"] == FULL, [(t["name"], t["message"]) for t in result["tests"] if t["status"] != "passed"]
