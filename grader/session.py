@@ -220,10 +220,11 @@ class WorkerSession:
             return self._ensure(upto)
         if self.generation > 1:
             done = [c.index for c in replay if c.index not in not_rerun]
+            order = [c.index for c in self.cells]
             line = (f"worker restarted ({self.restarts} of at most {self.limits.max_restarts}); "
-                    f"re-ran cells {_cells(done)}")
+                    f"re-ran cells {_cells(done, order)}")
             if not_rerun:
-                line += f"; not re-run ({self._out_of_time()}): cells {_cells(not_rerun)}"
+                line += f"; not re-run ({self._out_of_time()}): cells {_cells(not_rerun, order)}"
                 for index in not_rerun:
                     self._amend(index, "not re-run after the worker restarted: " + self._out_of_time())
             self.events.append(line)
@@ -302,8 +303,19 @@ class WorkerSession:
         return reply, out, self.generation
 
 
-def _cells(indices: list[int]) -> str:
-    return ", ".join(map(str, indices)) if indices else "none"
+def _cells(indices: list[int], order: list[int]) -> str:
+    """Cell indices as short text; runs of code cells that follow each other (`order`) as ranges."""
+    if not indices:
+        return "none"
+    position = {index: n for n, index in enumerate(order)}
+    runs: list[list[int]] = []
+    for i in sorted(indices):
+        if runs and position.get(i, -2) == position.get(runs[-1][1], -9) + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    parts = [str(a) if a == b else f"{a}-{b}" for a, b in runs]
+    return ", ".join(parts[:20]) + (f" and {len(parts) - 20} more" if len(parts) > 20 else "")
 
 
 def _check_output(o: Any) -> dict:

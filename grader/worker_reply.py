@@ -21,6 +21,9 @@ MAX_ARRAY_BYTES = 512 * 1024 * 1024
 MAX_ARRAYS = 100_000
 MAX_NDIM = 32
 MAX_TYPE_NAME = 200
+#: Nesting of a whole reply header: values (MAX_DEPTH, tagged) inside a reply's fields. Deeper
+#: JSON parses, but printing or walking it in the judge could recurse too deep.
+MAX_HEADER_DEPTH = 3 * MAX_DEPTH + 16  # a dict level is three JSON levels: {"$dict": [[k, v]]}
 
 
 class BadReply(Exception):
@@ -100,7 +103,23 @@ def parse_header(raw: bytes | bytearray) -> dict:
         raise BadReply(f"reply is not valid JSON: {str(e)[:200]}") from None
     if not isinstance(header, dict):
         raise BadReply("reply is not a JSON object")
+    if _too_deep(header, MAX_HEADER_DEPTH):
+        raise BadReply(f"reply nested more than {MAX_HEADER_DEPTH} levels deep")
     return header
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests deeper than `limit` (iterative: no recursion on hostile input)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def check_table(header: dict, limit: int = MAX_ARRAY_BYTES) -> list[tuple[np.dtype, tuple[int, ...], int]]:

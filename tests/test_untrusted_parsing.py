@@ -92,6 +92,7 @@ def test_recv_reply_is_total_over_header_text(text):
     b'{"arrays": [{"dtype": "<f8", "shape": [0' + b", 536870912" * 31 + b"]}]}",
     b"[" * 100_000 + b"]" * 100_000,
     b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'{"ok": false, "error": {"message": ' + b"[" * 500 + b"]" * 500 + b"}}",  # parses; too deep to print
     b'{"x": NaN}', b'{"x": 1e999}', b"\xff\xfe", b"",
 ])
 def test_replies_that_once_escaped_are_bad_replies(header):
