@@ -336,5 +336,11 @@ def sandbox_prune(everything: bool) -> None:
     click.echo(f"Removed {len(removed)} container(s)")
 
 
+# grade batch, override, extension, status, export (grader/batch/commands.py imports only click).
+from grader.batch.commands import register as _register_batch  # noqa: E402
+
+_register_batch(main)
+
+
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ Whatever the submission does, a `GradingResult` comes back; only bad input raise
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -113,8 +114,12 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
           mode: str = "submit", sandbox: str = "process", slot: int = 0,
           gpus: str | GpuRequest | None = None, jobs: int = 1,
           on_cell: Callable[[CellRun], None] | None = None,
-          on_test: Callable[[TestResult], None] | None = None) -> GradingResult:
+          on_test: Callable[[TestResult], None] | None = None,
+          backend: Any = None, data_dir: Path | None = None) -> GradingResult:
     """Grade a read notebook against its assignment. Never raises for anything the notebook does.
+
+    Hooks for a warm batch judge (grader.batch.job), which pays these once per process:
+    `backend`, an already checked sandbox backend; `data_dir`, the public data already written.
 
     BadInput (the grading cannot start: options, GPUs, sandbox) is the only exception, raised
     before the notebook runs. Anything unexpected after that is a bug on the judge's side; it still yields a result, scored 0,
@@ -125,13 +130,16 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     started = time.monotonic()
     job_gpus, errors = gpu_plan(assignment, gpus, sandbox, slot, jobs)
     try:
-        backend = get_backend(sandbox, gpus=job_gpus)
+        backend = backend or get_backend(sandbox, gpus=job_gpus)
     except SandboxError as e:
         raise BadInput(str(e)) from None
     try:
         return _grade(nb, assignment, backend, job_gpus, errors, started, notebook_name=notebook_name,
-                      mode=mode, sandbox=sandbox, slot=slot, on_cell=on_cell, on_test=on_test)
+                      mode=mode, sandbox=sandbox, slot=slot, on_cell=on_cell, on_test=on_test,
+                      data_dir=data_dir)
     except Exception as e:  # last resort: see the docstring
+        # The whole traceback, for a batch's gradebook (DEBUG: silent unless someone listens).
+        logging.getLogger(__name__).debug("grading failed on the judge's side", exc_info=e)
         return failed_result(assignment, notebook_name, mode, sandbox, e, time.monotonic() - started)
 
 
@@ -158,13 +166,14 @@ def failed_result(assignment: Assignment, notebook_name: str, mode: str, sandbox
 def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: GpuRequest | None,
            errors: list[str], started: float, *, notebook_name: str, mode: str, sandbox: str,
            slot: int, on_cell: Callable[[CellRun], None] | None,
-           on_test: Callable[[TestResult], None] | None) -> GradingResult:
+           on_test: Callable[[TestResult], None] | None, data_dir: Path | None = None) -> GradingResult:
     visible = cuda_visible_devices(job_gpus) if job_gpus is not None and sandbox != "docker" else None
     env = (("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ()
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
     try:
-        data_dir = work / "data"
-        datasets.write_public(assignment.datasets, data_dir, assignment.public_files)
+        if data_dir is None:
+            data_dir = work / "data"
+            datasets.write_public(assignment.datasets, data_dir, assignment.public_files)
         spec = worker_spec(assignment, data_dir, slot, gpu=job_gpus is not None, env=env)
         session = WorkerSession(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports,
                                 seed=0, on_cell=on_cell)

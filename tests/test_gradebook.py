@@ -9,11 +9,11 @@ import sqlite3
 
 import pytest
 import sqlalchemy as sa
+from postgres_env import pg_database, postgres_server  # noqa: F401
 
 from grader.gradebook import db
 from grader.gradebook.api import Gradebook, NewGrading, NewSubmission, TestOutcome
 from grader.gradebook.scoring import LatePolicy, assess, final_score, parse_late
-from tests.postgres_env import pg_database, postgres_server  # noqa: F401
 
 UTC = dt.timezone.utc
 DUE = dt.datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
@@ -157,3 +157,25 @@ def test_extension_moves_the_due_date_and_policy_checks_keys():
         parse_late({"per_day": 2})
     assert parse_late({}, "2026-12-01T10:00:00+01:00").due == "2026-12-01T10:00:00+01:00"
     assert parse_late({}, "2026-12-01").due == ""  # a date without a zone cannot place lateness
+
+
+def test_grade_batch_writes_to_postgresql(pg_database, tmp_path):  # noqa: ANN001, F811
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "ann.ipynb").write_bytes((root / "assignments" / "backprop" / "starter.ipynb").read_bytes())
+    (subs / "bob.ipynb").write_text("{ not json")
+    run = [sys.executable, "-m", "grader.cli"]
+    r = subprocess.run([*run, "batch", str(subs), "--assignment", "backprop", "--db", pg_database, "--json",
+                        "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert {k: json.loads(r.stdout)[k] for k in ("graded", "invalid")} == {"graded": 1, "invalid": 1}
+    e = subprocess.run([*run, "export", "backprop", "--db", pg_database], capture_output=True, text=True)
+    rows = {s["student"]: s for s in json.loads(e.stdout)["students"]}
+    assert rows["ann"]["status"] == "graded" and rows["ann"]["score"] == 0 and len(rows["ann"]["tests"]) > 10
+    assert rows["bob"]["status"] == "invalid" and "not valid JSON" in rows["bob"]["reason"]

@@ -161,13 +161,15 @@ def build_feedback(
     templates: Path,
     instructor: bool = False,
     now: datetime | None = None,
+    adjustments: tuple[str, ...] | list[str] = (),
 ) -> FeedbackPage:
     """The feedback page for `result` and the submitted `notebook`.
 
     `notebook` is the submitted nbformat v4 notebook as read (dict or NotebookNode);
     `templates` is the folder holding feedback.html.j2; `instructor` shows every test
     message whatever its visibility; `now` (default: the current time, UTC) decides whether
-    an "after_due_date" message is shown yet.
+    an "after_due_date" message is shown yet; `adjustments`: lines from the gradebook
+    (overrides, lateness, the final score), shown apart from the autograde.
     """
     import jinja2
     from markupsafe import Markup
@@ -245,6 +247,7 @@ def build_feedback(
         code_cells=len(code),
         errors=errors,
         notes=notes,
+        adjustments=[clean_text(a, 2_000) for a in adjustments],
         notebook_html=Markup(fragment),  # the only markup trusted: sanitised and checked above
         pygments_css=Markup(_css[0]),
         generated=now.strftime("%Y-%m-%d %H:%M %Z").strip(),
@@ -261,10 +264,12 @@ def render_feedback(
     templates: Path,
     instructor: bool = False,
     now: datetime | None = None,
+    adjustments: tuple[str, ...] | list[str] = (),
 ) -> Path:
     """Write the feedback page (`build_feedback`) to `out_path`; returns the path."""
     out_path = Path(out_path)
-    page = build_feedback(result, notebook, templates=templates, instructor=instructor, now=now).html
+    page = build_feedback(result, notebook, templates=templates, instructor=instructor, now=now,
+                          adjustments=adjustments).html
     from grader.outputs import write_text  # no link following, atomic
 
     return write_text(out_path.parent, out_path.name, page)

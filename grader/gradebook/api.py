@@ -170,14 +170,17 @@ class Gradebook:
             row.title, row.max_score, row.late_policy = title, float(max_score), policy.to_json()
 
     def ensure_students(self, students: Iterable[dict[str, Any]], roster: bool = False) -> None:
-        """Add or update students: dicts with `id` and any of name, email, sis_user_id, sis_login_id, section."""
+        """Add or update students: dicts with `id` and any of name, email, sis_user_id, sis_login_id, section.
+
+        A roster (`roster=True`) overwrites what is known; other sources (an LMS entry's name) only
+        fill fields that are still empty."""
         with self.sessions.begin() as s:
             for info in students:
                 _insert_missing(s, m.Student, id=info["id"], name="", email="", sis_user_id="",
                                 sis_login_id="", section="", in_roster=False, created_at=m.utcnow())
                 row = s.get(m.Student, info["id"])
                 for key in ("name", "email", "sis_user_id", "sis_login_id", "section"):
-                    if info.get(key):
+                    if info.get(key) and (roster or not getattr(row, key)):
                         setattr(row, key, str(info[key]))
                 if roster:
                     row.in_roster = True

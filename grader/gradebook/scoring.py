@@ -154,3 +154,19 @@ def final_score(score: float, tests: Mapping[str, float], overrides: Iterable[tu
             total_override = value
     total = total_override if total_override is not None else (sum(per_test.values()) if changed else score)
     return round(max(0.0, total - lateness.penalty * max_score), 6)
+
+
+def adjustment_lines(score: float, tests: Mapping[str, float], overrides: Iterable[tuple[str, float, str]],
+                     max_score: float, lateness: Lateness = ON_TIME) -> list[str]:
+    """What the feedback page says about overrides and lateness; [] when there is neither."""
+    overrides = list(overrides)
+    lines = []
+    for name, value, comment in overrides:
+        what = f"test {name}" if name else "the total score"
+        lines.append(f"{what} set to {value:g} by the instructor" + (f": {comment}" if comment else ""))
+    if lateness.late:
+        lines.append(lateness.describe(max_score))
+    if lines:
+        final = final_score(score, tests, [(n, v) for n, v, _ in overrides], max_score, lateness)
+        lines.append(f"final score: {final:g} / {max_score:g} (autograde {score:g})")
+    return lines

@@ -1,0 +1,296 @@
+"""The batch driver: intake -> plan (by content hash) -> judge pool -> files and gradebook.
+
+The driver alone writes: for each finished submission, `OUT/<student>/result.json` and
+`feedback.html` (grader.outputs: atomic, no links), then one gradebook transaction. A SIGKILL
+at any moment loses at most the submissions in flight, which the next run grades again.
+Ctrl-C or SIGTERM stops the judges (their sandboxes are killed) and keeps what finished.
+
+Callers: grader.batch.commands. Calls grader.batch.{intake,roster,pool,job}, grader.gradebook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from grader import __version__
+from grader.batch.intake import Intake, Picked
+from grader.batch.pool import Job
+from grader.textsafe import one_line
+
+MAX_SKIP_LINES = 50  # skipped extra files listed one per line; the rest are counted
+
+
+class BatchInputError(Exception):
+    """The batch cannot start (bad intake, roster, database, assignment or options). One line."""
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """Everything `grade batch` was asked to do."""
+
+    submissions: Path
+    assignment: str
+    jobs: int | None = None  # None: one per core (per GPU for GPU assignments)
+    sandbox: str = "process"
+    gpus: str | None = None
+    db: str | None = None
+    roster: Path | None = None
+    out: Path | None = None  # default: next to the intake, <name>-batch/
+    force: bool = False
+    students: tuple[str, ...] = ()  # regrade only these
+    intake: str | None = None  # force a layout
+    course: Path | None = None
+    limits: dict[str, Any] = field(default_factory=dict)  # --limit overrides of [limits]
+    job_timeout: float | None = None  # driver-side deadline per submission (seconds)
+
+
+def default_out(submissions: Path) -> Path:
+    p = Path(os.path.abspath(submissions))
+    return p.parent / f"{p.stem if p.is_file() else p.name}-batch"
+
+
+def default_jobs(spec: Any, gpus: str | None) -> int:
+    cores = os.cpu_count() or 1
+    n = max(1, cores // max(1, spec.limits.cpus))
+    if spec.gpu != "none" and gpus:
+        from grader.sandbox.gpu import host_gpu_count, parse_gpus
+
+        request = parse_gpus(gpus)
+        count = host_gpu_count() if request.all else (len(request.ids) if request.ids else request.count)
+        n = max(1, min(n, count or 1))
+    return n
+
+
+class Batch:
+    """One run of `grade batch`; `run()` returns the summary (the --json output)."""
+
+    def __init__(self, cfg: BatchConfig, report: Callable[[str], None] = lambda line: None) -> None:
+        self.cfg, self.report = cfg, report
+
+    # -- setup -------------------------------------------------------------------------
+    def prepare(self) -> None:
+        import dataclasses
+
+        from grader.assignment import AssignmentError, _limits, load_assignment
+        from grader.batch.intake import IntakeError, read_intake
+        from grader.batch.roster import RosterError, read_roster
+        from grader.gradebook.api import Gradebook
+        from grader.gradebook.db import GradebookError
+
+        cfg = self.cfg
+        try:
+            spec = load_assignment(cfg.assignment, cfg.course)
+            if cfg.limits:
+                spec = dataclasses.replace(spec, limits=_limits({**dataclasses.asdict(spec.limits), **cfg.limits}))
+        except AssignmentError as e:
+            raise BatchInputError(str(e)) from None
+        except Exception as e:  # assignment._Bad from --limit
+            raise BatchInputError(f"--limit: {e}") from None
+        from grader.judge import BadInput, gpu_plan
+
+        try:
+            gpu_plan(spec, cfg.gpus, cfg.sandbox)  # a GPU assignment without GPUs stops here, once
+        except BadInput as e:
+            raise BatchInputError(str(e)) from None
+        self.spec = spec
+        self.jobs = cfg.jobs or default_jobs(spec, cfg.gpus)
+        self.out = Path(os.path.abspath(cfg.out or default_out(cfg.submissions)))
+        try:
+            self.roster = read_roster(cfg.roster) if cfg.roster else []
+        except RosterError as e:
+            raise BatchInputError(str(e)) from None
+        try:
+            self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out)
+        except IntakeError as e:
+            raise BatchInputError(str(e)) from None
+        try:
+            self.gb = Gradebook.open(cfg.db)
+        except GradebookError as e:
+            raise BatchInputError(str(e)) from None
+
+    # -- the run -----------------------------------------------------------------------
+    def plan(self) -> tuple[list[Picked], int]:
+        current = self.gb.current(self.spec.id)
+        picked = self.intake.picked
+        wanted = set(self.cfg.students)
+        for sid in sorted(wanted - set(picked)):
+            self.report(f"warning: --student {one_line(sid)}: no submission in {self.cfg.submissions}")
+        todo, unchanged = [], 0
+        for sid in sorted(picked, key=_natural):
+            p = picked[sid]
+            if wanted and sid not in wanted:
+                continue
+            if self.cfg.force or sid in wanted or current.get(sid, ("", ""))[0] != p.content_hash:
+                todo.append(p)
+            else:
+                unchanged += 1
+        return todo, unchanged
+
+    def run(self, progress: Any = None) -> dict[str, Any]:
+        from grader.gradebook.api import NewGrading, NewSubmission, TestOutcome
+        from grader.gradebook.scoring import assess
+        from grader.validate import summarize
+
+        self.prepare()
+        spec, gb, cfg = self.spec, self.gb, self.cfg
+        for line in self.intake.refused:
+            self.report(line)
+        for line in self.intake.skipped[:MAX_SKIP_LINES]:
+            self.report(line)
+        if len(self.intake.skipped) > MAX_SKIP_LINES:
+            self.report(f"... and {len(self.intake.skipped) - MAX_SKIP_LINES} more files skipped")
+        todo, unchanged = self.plan()
+        try:
+            max_score = float(summarize(spec).points)
+        except Exception:
+            max_score = 0.0
+        previous = gb.assignment(spec.id)
+        if previous and previous[1]:
+            max_score = previous[1]
+        gb.ensure_assignment(spec.id, spec.title, max_score, spec.late)
+        gb.ensure_students(self.roster, roster=True)
+        gb.ensure_students([{"id": p.student, "name": p.person} for p in self.intake.picked.values()])
+        counts = {"graded": 0, "invalid": 0, "error": 0}
+        durations: list[tuple[float, str]] = []
+        errors: list[dict[str, str]] = []
+        interrupted = False
+        run_id = None
+        if todo:
+            run_id = gb.start_run(spec.id, __version__, cfg.sandbox, self.jobs, str(cfg.submissions))
+            from grader.outputs import ensure_dir
+
+            ensure_dir(self.out)
+            overrides: dict[str, list] = {}
+            for o in gb.overrides(spec.id):
+                overrides.setdefault(o.student, []).append([o.test, o.score, o.comment])
+            extensions = gb.extensions(spec.id)
+            base = {"course": str(cfg.course) if cfg.course else None, "sandbox": cfg.sandbox, "gpus": cfg.gpus,
+                    "limits": cfg.limits, "mode": "submit"}
+
+            def record(p: Picked, res: dict[str, Any]) -> None:
+                late = assess(spec.late, p.submitted_at, p.late_flag)
+                files = self._write_files(p.student, res)
+                tests = tuple(TestOutcome(t["name"], t["suite"], t["score"], t["max_score"], t["status"],
+                                          t.get("message", ""), t.get("visibility", "visible"))
+                              for t in ((res.get("result") or {}).get("tests") or ()))
+                gb.record_grading(
+                    NewSubmission(p.student, spec.id, p.source, p.content_hash, p.data, self.intake.kind,
+                                  p.submitted_at, p.late_flag, late.seconds if late.late else None),
+                    NewGrading(res["status"], float(res.get("score") or 0), float(res.get("max_score") or 0),
+                               res.get("reason", ""), res.get("traceback", ""),
+                               json.dumps(res["result"]) if res.get("result") else "", float(res.get("duration", 0)),
+                               __version__, cfg.sandbox, tests, files), run_id)
+                counts[res["status"]] += 1
+                durations.append((float(res.get("duration", 0)), p.student))
+                if res["status"] == "error":
+                    errors.append({"student": p.student, "reason": res.get("reason", "")})
+                if progress is not None:
+                    progress.advance(p.student, res["status"])
+
+            if progress is not None:
+                progress.begin(len(todo), 0)
+            jobs = []
+            for p in todo:
+                if p.reason:  # the intake already knows it cannot be graded
+                    record(p, {"status": "invalid", "reason": p.reason, "duration": 0.0})
+                    continue
+                lateness = assess(spec.late, p.submitted_at, p.late_flag, extensions.get(p.student))
+                adjust = {"overrides": overrides.get(p.student, []),
+                          "lateness": {"late": lateness.late, "seconds": lateness.seconds, "days": lateness.days,
+                                       "penalty": lateness.penalty}}
+                jobs.append(Job(p.student, p.data, p.content_hash,
+                                {**base, "source_name": p.name, "adjust": adjust}))
+            by_key = {p.student: p for p in todo}
+            if jobs:
+                from grader.batch.pool import JudgePool
+
+                timeout = cfg.job_timeout or (2 * spec.limits.notebook_seconds + 600)
+                pool = JudgePool(min(self.jobs, len(jobs)), spec.id, base, timeout)
+                try:
+                    for job, res in pool.run(jobs):
+                        record(by_key[job.key], res)
+                    pool.close()
+                except (KeyboardInterrupt, SystemExit):
+                    interrupted = True
+                    pool.terminate()
+                except BaseException:
+                    pool.terminate()
+                    raise
+        summary = self._summary(counts, unchanged, durations, errors, interrupted, bool(todo))
+        if run_id is not None:
+            gb.finish_run(run_id, summary)
+        gb.dispose()
+        return summary
+
+    def _write_files(self, student: str, res: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        """OUT/<student>/result.json and feedback.html, as grade submit writes them."""
+        from grader.outputs import ensure_dir, write_text
+
+        if not res.get("result"):
+            return ()
+        folder = ensure_dir(self.out / student)
+        for stale in folder.glob(".*.tmp"):  # left by a run killed mid-write
+            stale.unlink(missing_ok=True)
+        files = [("result", str(write_text(folder, "result.json", json.dumps(res["result"], indent=2) + "\n")))]
+        if res.get("feedback_html"):
+            files.append(("feedback", str(write_text(folder, "feedback.html", res["feedback_html"]))))
+        return tuple(files)
+
+    def _summary(self, counts: dict[str, int], unchanged: int, durations: list[tuple[float, str]],
+                 errors: list[dict[str, str]], interrupted: bool, did_work: bool) -> dict[str, Any]:
+        rows = self.gb.students(self.spec.id)
+        per_status = {s: sum(r.status == s for r in rows) for s in ("graded", "invalid", "error", "missing")}
+        scores = [r.score for r in rows if r.status == "graded"]
+        slowest = sorted(durations, reverse=True)[:5]
+        return {
+            "assignment": self.spec.id,
+            "graded": counts["graded"], "invalid": counts["invalid"], "error": counts["error"],
+            "skipped": unchanged, "missing": per_status["missing"],
+            "refused": len(self.intake.refused), "ignored_files": len(self.intake.skipped),
+            "interrupted": interrupted, "nothing_to_do": not did_work,
+            "class": {**per_status, "students": len(rows),
+                      "mean": round(statistics.fmean(scores), 4) if scores else None,
+                      "median": round(statistics.median(scores), 4) if scores else None,
+                      "max_score": rows[0].max_score if rows else None},
+            "slowest": [{"student": s, "seconds": d} for d, s in slowest],
+            "errors": errors,
+            "refusals": self.intake.refused,
+            "out": str(self.out), "db": self.gb.url, "jobs": self.jobs, "intake": self.intake.kind,
+        }
+
+
+def print_summary(summary: dict[str, Any], echo: Callable[[str], None]) -> None:
+    """The human summary after a run (student-derived text through textsafe)."""
+    c = summary["class"]
+    if summary["nothing_to_do"]:
+        echo(f"Nothing to do: {summary['skipped']} submission(s) unchanged since they were graded "
+             "(--force regrades all, --student ID one)")
+    else:
+        echo(f"This run: {summary['graded']} graded, {summary['invalid']} invalid, {summary['error']} error, "
+             f"{summary['skipped']} unchanged" + (" (interrupted)" if summary["interrupted"] else ""))
+    mean = "-" if c["mean"] is None else f"{c['mean']:g}"
+    median = "-" if c["median"] is None else f"{c['median']:g}"
+    echo(f"Class: {c['students']} students: {c['graded']} graded, {c['invalid']} invalid, {c['error']} error, "
+         f"{c['missing']} missing; mean {mean}, median {median} / {c['max_score'] or 0:g}")
+    if summary["slowest"]:
+        echo("Slowest: " + ", ".join(f"{one_line(s['student'], 40)} {s['seconds']:.1f} s" for s in summary["slowest"]))
+    for e in summary["errors"]:
+        echo(f"grader error: {one_line(e['student'], 40)}: {one_line(e['reason'], 300)}")
+    if summary["refused"]:
+        echo(f"{summary['refused']} archive entr{'y' if summary['refused'] == 1 else 'ies'} refused (listed above)")
+    echo(f"Results: {summary['out']}  Gradebook: {summary['db']}")
+
+
+def _natural(key: str) -> tuple:
+    return (0, int(key), key) if key.isdigit() else (1, 0, key)
+
+
+def stderr_line(line: str) -> None:
+    print(one_line(line, 400), file=sys.stderr)
+

@@ -1,0 +1,235 @@
+"""The per-submission job: `grade_job(notebook_bytes, content_hash, assignment_id, options) -> dict`.
+
+A top-level, picklable function with plain inputs and a JSON-able output, so any process pool
+can run it (grader.batch.pool here; Dask workers elsewhere). It never raises: bad input is
+status `invalid` with the one-line reason `grade submit` prints; anything that breaks the grader
+is status `error` with the traceback kept. It writes nothing but temporary files.
+
+What does not change between students is paid once per process (`warm`): the imports, the
+loaded assignment (with `--limit` overrides), the sandbox backend and its image check, the
+public data folder, held-out data, and the feedback renderer. While one submission runs, the
+next sandbox worker is already starting (`_Prestart`).
+
+`options` (all optional): course, sandbox ("process"), gpus, jobs (1), slot (0), limits
+({key: value} over [limits]), mode ("submit"), source_name, adjust ({"overrides": [[test or
+"", score, comment]], "lateness": {late, seconds, days, penalty}}: the gradebook's adjustments,
+shown on the feedback page with the final score), instructor (False), feedback (True).
+
+Callers: grader.batch.pool, grader.batch.driver, cluster back-ends. Calls the judge.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import hashlib
+import logging
+import re
+import shutil
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from grader.textsafe import one_line
+
+STATUSES = ("graded", "invalid", "error")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.+-]+")
+
+
+def grade_job(notebook_bytes: bytes, content_hash: str, assignment_id: str,
+              options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Grade one submission; returns {status, score, max_score, result, feedback_html, reason,
+    traceback, duration, content_hash}. Never raises."""
+    options = dict(options or {})
+    started = time.monotonic()
+    out: dict[str, Any] = {"status": "error", "score": 0.0, "max_score": 0.0, "result": None,
+                           "feedback_html": "", "reason": "", "traceback": "", "duration": 0.0,
+                           "content_hash": content_hash}
+    try:
+        if hashlib.sha256(notebook_bytes).hexdigest() != content_hash:
+            raise ValueError("the notebook's bytes do not match its content hash")
+        out.update(_run(notebook_bytes, assignment_id, options))
+    except Exception as e:
+        out.update(status="error", reason=one_line(f"{type(e).__name__}: {e}", 300),
+                   traceback=traceback.format_exc())
+    out["duration"] = round(time.monotonic() - started, 3)
+    return out
+
+
+def warm(assignment_id: str, options: dict[str, Any] | None = None) -> None:
+    """Pay the per-process costs now (a pool calls this when a judge process starts)."""
+    _judge(assignment_id, dict(options or {}))
+
+
+# --------------------------------------------------------------------------- the warm judge
+
+
+@dataclasses.dataclass
+class _Judge:
+    spec: Any
+    backend: Any
+    data_dir: Path
+    templates: Path
+
+
+_JUDGES: dict[tuple, _Judge] = {}
+_LOCK = threading.Lock()
+
+
+def _key(assignment_id: str, options: dict[str, Any]) -> tuple:
+    limits = tuple(sorted((options.get("limits") or {}).items()))
+    return (assignment_id, str(options.get("course") or ""), limits, options.get("sandbox", "process"),
+            str(options.get("gpus") or ""), int(options.get("slot", 0)), int(options.get("jobs", 1)))
+
+
+def _judge(assignment_id: str, options: dict[str, Any]) -> _Judge:
+    key = _key(assignment_id, options)
+    with _LOCK:
+        if key in _JUDGES:
+            return _JUDGES[key]
+        from grader import datasets
+        from grader.assignment import _limits, load_assignment, templates_dir
+        from grader.judge import gpu_plan
+        from grader.sandbox import get_backend
+
+        course = options.get("course") or None
+        spec = load_assignment(assignment_id, course)
+        if options.get("limits"):
+            table = {**dataclasses.asdict(spec.limits), **options["limits"]}
+            spec = dataclasses.replace(spec, limits=_limits(table))
+        sandbox = options.get("sandbox", "process")
+        job_gpus, _ = gpu_plan(spec, options.get("gpus"), sandbox, int(options.get("slot", 0)),
+                               int(options.get("jobs", 1)))
+        backend = _Prestart(get_backend(sandbox, gpus=job_gpus))  # docker: the image check, once
+        data_dir = Path(tempfile.mkdtemp(prefix="dlgrade-batch-data-")) / "data"
+        datasets.write_public(spec.datasets, data_dir, spec.public_files)  # held-out splits load here too
+        atexit.register(shutil.rmtree, data_dir.parent, True)
+        atexit.register(backend.close)
+        import grader.feedback  # noqa: F401  the renderer and pytest, before the first student
+        import grader.pytest_plugin  # noqa: F401
+
+        judge = _Judge(spec, backend, data_dir, templates_dir(course))
+        _JUDGES[key] = judge
+        return judge
+
+
+class _Prestart:
+    """A sandbox backend that keeps one spare worker starting in the background."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = getattr(inner, "name", "process")
+        self._spare: tuple[threading.Thread, list] | None = None
+
+    def start(self, spec: Any) -> Any:
+        worker = self._take(spec)
+        if worker is None:
+            worker = self.inner.start(spec)
+        self._begin(spec)
+        return worker
+
+    def _begin(self, spec: Any) -> None:
+        box: list = [spec, None]
+
+        def run() -> None:
+            try:
+                box[1] = self.inner.start(spec)
+            except Exception:  # the next start() starts one itself and reports the error then
+                box[1] = None
+
+        thread = threading.Thread(target=run, daemon=True, name="dlgrade-prestart")
+        thread.start()
+        self._spare = (thread, box)
+
+    def _take(self, spec: Any) -> Any:
+        if self._spare is None:
+            return None
+        thread, box = self._spare
+        self._spare = None
+        thread.join()
+        worker = box[1]
+        if worker is not None and (box[0] != spec or not worker.alive()):
+            worker.kill()
+            worker = None
+        return worker
+
+    def close(self) -> None:
+        worker = self._take(None)
+        if worker is not None:
+            worker.kill()
+
+
+class _Failures(logging.Handler):
+    """Catches the judge's last-resort traceback (logged at DEBUG by grader.judge.grade)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.texts.append("".join(traceback.format_exception(*record.exc_info)))
+
+
+def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, Any]:
+    from grader.judge import BadInput, grade, prepare
+
+    judge = _judge(assignment_id, options)
+    name = _SAFE_NAME.sub("_", Path(str(options.get("source_name") or "submission.ipynb")).name)[:120]
+    name = name if name.strip("._") else "submission.ipynb"
+    work = Path(tempfile.mkdtemp(prefix="dlgrade-job-"))
+    try:
+        path = work / name
+        path.write_bytes(data)
+        try:
+            nb, _ = prepare(path, assignment_id, options.get("course") or None)
+        except BadInput as e:
+            return {"status": "invalid", "reason": one_line(str(e).replace(f"{work}/", ""), 500)}
+        mode = options.get("mode", "submit")
+        failures = _Failures()
+        log = logging.getLogger("grader.judge")
+        log.addHandler(failures)
+        saved = log.level
+        log.setLevel(logging.DEBUG)
+        try:
+            result = grade(nb, judge.spec, notebook_name=name, mode=mode,
+                           sandbox=options.get("sandbox", "process"), slot=int(options.get("slot", 0)),
+                           gpus=options.get("gpus"), jobs=int(options.get("jobs", 1)),
+                           backend=judge.backend, data_dir=judge.data_dir)
+        except BadInput as e:
+            return {"status": "invalid", "reason": one_line(str(e).replace(f"{work}/", ""), 500)}
+        finally:
+            log.removeHandler(failures)
+            log.setLevel(saved)
+        feedback = ""
+        if options.get("feedback", True):
+            from grader.feedback import render_feedback
+
+            page = render_feedback(result, nb, work / "feedback.html", templates=judge.templates,
+                                   instructor=bool(options.get("instructor")),
+                                   adjustments=_adjustments(result, options))
+            feedback = page.read_text(encoding="utf-8")
+        status, reason, tb = "graded", "", ""
+        if isinstance(result.extra, dict) and result.extra.get("grading_failed"):
+            status = "error"
+            reason = one_line(result.errors[0] if result.errors else "grading failed", 500)
+            tb = "\n".join(failures.texts) or reason
+        return {"status": status, "score": result.score, "max_score": result.max_score,
+                "result": result.to_json(), "feedback_html": feedback, "reason": reason, "traceback": tb}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _adjustments(result: Any, options: dict[str, Any]) -> tuple[str, ...]:
+    from grader.gradebook.scoring import Lateness, adjustment_lines
+
+    adjust = options.get("adjust") or {}
+    late = adjust.get("lateness") or {}
+    lateness = Lateness(bool(late.get("late")), late.get("seconds"), int(late.get("days", 0)),
+                        float(late.get("penalty", 0.0)), None)
+    overrides = [(str(n), float(v), str(c)) for n, v, c in adjust.get("overrides") or ()]
+    return tuple(adjustment_lines(result.score, {t.name: t.score for t in result.tests}, overrides,
+                                  result.max_score, lateness))

@@ -1,0 +1,45 @@
+"""Re-render one student's feedback page from the gradebook after an override or extension.
+
+The stored result.json and notebook bytes are rendered again with the gradebook's adjustments
+(overrides, lateness, final score), and written over the feedback path the grading recorded.
+Callers: grader.batch.commands. Calls grader.feedback, grader.gradebook.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from grader.gradebook.api import Gradebook
+
+
+def refresh_feedback(gb: Gradebook, assignment: str, student: str, course: Path | None = None) -> Path | None:
+    """Write the page again; returns its path, or None when the student has no rendered grading."""
+    row = next((r for r in gb.students(assignment) if r.student == student), None)
+    if row is None or row.grading_id is None:
+        return None
+    sub = next((s for s in gb.submissions(assignment) if s.student == student), None)
+    grading = gb.grading(row.grading_id)
+    if sub is None or not sub.feedback_path or not grading["result_json"]:
+        return None
+    from grader.assignment import templates_dir
+    from grader.feedback import render_feedback
+    from grader.gradebook.scoring import adjustment_lines
+    from grader.outputs import write_text
+    from grader.results import GradingResult
+
+    result = GradingResult.from_json(json.loads(grading["result_json"]))
+    try:
+        nb = json.loads(sub.notebook().decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    lateness = gb.lateness(assignment, student, sub.submitted_at, sub.late_flag)
+    lines = adjustment_lines(result.score, {t.name: t.score for t in result.tests},
+                             [(o.test, o.score, o.comment) for o in row.overrides], result.max_score, lateness)
+    target = Path(sub.feedback_path)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="dlgrade-refresh-") as tmp:
+        page = render_feedback(result, nb, Path(tmp) / "feedback.html", templates=templates_dir(course),
+                               adjustments=lines)
+        return write_text(target.parent, target.name, page.read_text(encoding="utf-8"))
