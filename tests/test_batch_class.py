@@ -176,4 +176,4 @@ def test_rerun_grades_nothing_and_says_so(klass, canvas):  # noqa: ANN001
     st = grade("status", "backprop", "--db", db)
     assert st.returncode == 0, st.stderr
     assert "backprop: 62 students: 53 graded, 7 invalid, 0 error, 2 missing" in st.stdout, st.stdout
-    assert "missing: 9001, 9002" in st.stdout and "never exported" in st.stdout
+    assert "missing: 9001, 9002" in st.stdout and "no change since the last export" in st.stdout
