@@ -117,49 +117,47 @@ def _judge(assignment_id: str, options: dict[str, Any]) -> _Judge:
 
 
 class _Prestart:
-    """A sandbox backend that keeps one spare worker starting in the background."""
+    """A sandbox backend that keeps one spare worker starting in the background.
+
+    Every worker is started from one long-lived thread: bubblewrap's --die-with-parent is tied
+    to the thread that started it, so a worker started from a short-lived thread would die
+    with that thread.
+    """
 
     def __init__(self, inner: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.inner = inner
         self.name = getattr(inner, "name", "process")
-        self._spare: tuple[threading.Thread, list] | None = None
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlgrade-starter")
+        self._spare: tuple[Any, Any] | None = None  # (spec, future)
 
     def start(self, spec: Any) -> Any:
         worker = self._take(spec)
         if worker is None:
-            worker = self.inner.start(spec)
-        self._begin(spec)
+            worker = self._starter.submit(self.inner.start, spec).result()  # SandboxError goes up
+        self._spare = (spec, self._starter.submit(self.inner.start, spec))
         return worker
-
-    def _begin(self, spec: Any) -> None:
-        box: list = [spec, None]
-
-        def run() -> None:
-            try:
-                box[1] = self.inner.start(spec)
-            except Exception:  # the next start() starts one itself and reports the error then
-                box[1] = None
-
-        thread = threading.Thread(target=run, daemon=True, name="dlgrade-prestart")
-        thread.start()
-        self._spare = (thread, box)
 
     def _take(self, spec: Any) -> Any:
         if self._spare is None:
             return None
-        thread, box = self._spare
+        wanted, future = self._spare
         self._spare = None
-        thread.join()
-        worker = box[1]
-        if worker is not None and (box[0] != spec or not worker.alive()):
+        try:
+            worker = future.result()
+        except Exception:  # start() tries again in the foreground and reports the error then
+            return None
+        if wanted != spec or not worker.alive():
             worker.kill()
-            worker = None
+            return None
         return worker
 
     def close(self) -> None:
         worker = self._take(None)
         if worker is not None:
             worker.kill()
+        self._starter.shutdown(wait=False)
 
 
 class _Failures(logging.Handler):
