@@ -181,6 +181,8 @@ def _copy(late_course, tmp_path: Path) -> tuple[str, Path, list[str]]:  # noqa: 
     work, course, db, out, args = late_course
     shutil.copy(db, tmp_path / "gb.db")
     shutil.copytree(out, tmp_path / "out")
+    with sqlite3.connect(tmp_path / "gb.db") as conn:  # the copy's files are the copied ones
+        conn.execute("update feedback_files set path = replace(path, ?, ?)", (str(out), str(tmp_path / "out")))
     args = [a.replace(str(db), str(tmp_path / "gb.db")).replace(str(out), str(tmp_path / "out")) for a in args]
     return f"sqlite:///{tmp_path / 'gb.db'}", tmp_path / "out", args
 
@@ -236,7 +238,7 @@ def test_overrides_survive_force_and_show_in_exports_and_feedback(late_course, t
     assert "changed since the last export" in st or "no change" in st
     r = cli("override", "s2", "backprop", "--clear", "--db", db)
     assert r.returncode == 0 and "removed 1 override" in r.stdout
-    assert _export(db)["s2"]["final_score"] == 45.0
     assert "changed since the last export" in cli("status", "backprop", "--db", db).stdout
+    assert _export(db)["s2"]["final_score"] == 45.0
     one = cli(*args, "--student", "s3")
     assert json.loads(one.stdout)["graded"] == 1

@@ -16,7 +16,7 @@ import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from grader import __version__
 from grader.batch.intake import Intake, Picked
@@ -67,11 +67,32 @@ def default_jobs(spec: Any, gpus: str | None) -> int:
     return n
 
 
+#: Runs jobs somewhere and yields (job, grade_job's result) as they finish: (jobs, n, assignment
+#: id, batch-wide options, per-job deadline in seconds). The default is the local JudgePool; a
+#: cluster back-end (Dask, say) passes its own to Batch and the driver still writes everything.
+Runner = Callable[[list[Job], int, str, dict[str, Any], float], Iterator[tuple[Job, dict[str, Any]]]]
+
+
+def local_runner(jobs: list[Job], n: int, assignment: str, options: dict[str, Any],
+                 timeout: float) -> Iterator[tuple[Job, dict[str, Any]]]:
+    """The default Runner: `n` warm judge processes on this machine."""
+    from grader.batch.pool import JudgePool
+
+    pool = JudgePool(min(n, len(jobs)), assignment, options, timeout)
+    try:
+        yield from pool.run(jobs)
+        pool.close()
+    except BaseException:  # Ctrl-C, SIGTERM, or the driver's own failure: stop the judges first
+        pool.terminate()
+        raise
+
+
 class Batch:
     """One run of `grade batch`; `run()` returns the summary (the --json output)."""
 
-    def __init__(self, cfg: BatchConfig, report: Callable[[str], None] = lambda line: None) -> None:
-        self.cfg, self.report = cfg, report
+    def __init__(self, cfg: BatchConfig, report: Callable[[str], None] = lambda line: None,
+                 runner: Runner | None = None) -> None:
+        self.cfg, self.report, self.runner = cfg, report, runner or local_runner
 
     # -- setup -------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -208,20 +229,17 @@ class Batch:
                                 {**base, "source_name": p.name, "adjust": adjust}))
             by_key = {p.student: p for p in todo}
             if jobs:
-                from grader.batch.pool import JudgePool
-
                 timeout = cfg.job_timeout or (2 * spec.limits.notebook_seconds + 600)
-                pool = JudgePool(min(self.jobs, len(jobs)), spec.id, base, timeout)
+                results = self.runner(jobs, self.jobs, spec.id, base, timeout)
                 try:
-                    for job, res in pool.run(jobs):
+                    for job, res in results:
                         record(by_key[job.key], res)
-                    pool.close()
                 except (KeyboardInterrupt, SystemExit):
                     interrupted = True
-                    pool.terminate()
-                except BaseException:
-                    pool.terminate()
-                    raise
+                finally:
+                    close = getattr(results, "close", None)
+                    if close is not None:
+                        close()  # a generator runner stops its workers here
         summary = self._summary(counts, unchanged, durations, errors, interrupted, bool(todo))
         if run_id is not None:
             gb.finish_run(run_id, summary)
