@@ -62,7 +62,7 @@ def default_jobs(spec: Any, gpus: str | None) -> int:
         from grader.sandbox.gpu import host_gpu_count, parse_gpus
 
         request = parse_gpus(gpus)
-        count = host_gpu_count() if request.all else (len(request.ids) if request.ids else request.count)
+        count = len(request.device_ids) if request.device_ids else (host_gpu_count() if request.all else request.count)
         n = max(1, min(n, count or 1))
     return n
 

@@ -108,12 +108,26 @@ def _judge(assignment_id: str, options: dict[str, Any]) -> _Judge:
         datasets.write_public(spec.datasets, data_dir, spec.public_files)  # held-out splits load here too
         atexit.register(shutil.rmtree, data_dir.parent, True)
         atexit.register(backend.close)
-        import grader.feedback  # noqa: F401  the renderer and pytest, before the first student
-        import grader.pytest_plugin  # noqa: F401
+        import grader.pytest_plugin  # noqa: F401  pytest, before the first student
 
         judge = _Judge(spec, backend, data_dir, templates_dir(course))
+        _warm_feedback(judge)
         _JUDGES[key] = judge
         return judge
+
+
+def _warm_feedback(judge: _Judge) -> None:
+    """Render one throwaway page: the renderer's imports and template cache, once per process."""
+    try:
+        from grader.feedback import build_feedback
+        from grader.notebook import read_notebook
+        from grader.results import GradingResult
+
+        nb = read_notebook(judge.spec.starter) if judge.spec.starter.is_file() else {"cells": []}
+        build_feedback(GradingResult(assignment=judge.spec.id, notebook="warm-up", mode="submit", score=0.0,
+                                     max_score=0.0, tests=()), nb, templates=judge.templates)
+    except Exception:  # only a warm-up: the first real page pays instead
+        pass
 
 
 class _Prestart:
@@ -204,12 +218,11 @@ def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, 
             log.setLevel(saved)
         feedback = ""
         if options.get("feedback", True):
-            from grader.feedback import render_feedback
+            from grader.feedback import build_feedback
 
-            page = render_feedback(result, nb, work / "feedback.html", templates=judge.templates,
-                                   instructor=bool(options.get("instructor")),
-                                   adjustments=_adjustments(result, options))
-            feedback = page.read_text(encoding="utf-8")
+            feedback = build_feedback(result, nb, templates=judge.templates,
+                                      instructor=bool(options.get("instructor")),
+                                      adjustments=_adjustments(result, options)).html
         status, reason, tb = "graded", "", ""
         if isinstance(result.extra, dict) and result.extra.get("grading_failed"):
             status = "error"

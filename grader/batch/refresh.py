@@ -23,7 +23,7 @@ def refresh_feedback(gb: Gradebook, assignment: str, student: str, course: Path 
     if sub is None or not sub.feedback_path or not grading["result_json"]:
         return None
     from grader.assignment import templates_dir
-    from grader.feedback import render_feedback
+    from grader.feedback import build_feedback
     from grader.gradebook.scoring import adjustment_lines
     from grader.outputs import write_text
     from grader.results import GradingResult
@@ -37,9 +37,5 @@ def refresh_feedback(gb: Gradebook, assignment: str, student: str, course: Path 
     lines = adjustment_lines(result.score, {t.name: t.score for t in result.tests},
                              [(o.test, o.score, o.comment) for o in row.overrides], result.max_score, lateness)
     target = Path(sub.feedback_path)
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="dlgrade-refresh-") as tmp:
-        page = render_feedback(result, nb, Path(tmp) / "feedback.html", templates=templates_dir(course),
-                               adjustments=lines)
-        return write_text(target.parent, target.name, page.read_text(encoding="utf-8"))
+    page = build_feedback(result, nb, templates=templates_dir(course), adjustments=lines)
+    return write_text(target.parent, target.name, page.html)
