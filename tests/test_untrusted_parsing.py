@@ -196,3 +196,21 @@ def test_special_files_are_bad_input(tmp_path):
     for path in (fifo, Path("/dev/zero"), tmp_path, tmp_path / "missing.ipynb"):
         with pytest.raises(BadNotebook):
             read_notebook(path)
+
+
+@pytest.mark.parametrize("data", [
+    b'{"nbformat": 4, "cells": [], "metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b'{"nbformat": 4, "nbformat_minor": ' + b"7" * 5000 + b', "cells": [], "metadata": {}}',
+])
+def test_the_cli_refuses_hostile_notebook_files_with_one_line(tmp_path, data):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    path = tmp_path / "nb.ipynb"
+    path.write_bytes(data)
+    result = CliRunner().invoke(main, ["check", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, (result.exit_code, result.output[-500:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines[:3]
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
