@@ -132,7 +132,7 @@ def benchmark(runs: int, warmup: int, checkout: Path | None = None) -> dict:
             "python": [sys.executable, "-c", "import numpy"],
         }
         load_before = os.getloadavg()
-        for _ in range(warmup):
+        for _ in range(max(warmup, 1)):  # at least one: the check below reads its result
             for argv in commands.values():
                 run_once(argv, nb.parent)
         result = json.loads((root / "check-out" / "result.json").read_text(encoding="utf-8"))
