@@ -13,7 +13,7 @@ Input is a `PreparedNotebook` (grader.feedback.cells); output is an inert HTML f
   reported in `RenderedNotebook.errors`, and the other cells still render;
 * streams and tracebacks are escaped text; their ANSI colours become classes, every other
   escape sequence is dropped, and invisible or reordering characters (bidi overrides, C0/C1
-  controls) are shown as visible marks such as "<U+202E>", so the page shows the code and
+  controls) are shown as visible marks such as "\u2039U+202E\u203a", so the page shows the code and
   text as they are rather than as a bidi trick makes them look;
 * the fragment is checked by `unsafe_html`; a cell that fails it is left out (reported), and
   if the joined cells still fail, the whole notebook is.
@@ -67,7 +67,7 @@ _WHITESPACE_RUN_RE = re.compile(r"\s{2,}")
 
 
 def mark_invisible(text: str) -> str:
-    """`text` with invisible and reordering characters replaced by visible marks ("<U+202E>")."""
+    """`text` with invisible and reordering characters replaced by visible marks ("\u2039U+202E\u203a")."""
     return _INVISIBLE_RE.sub(lambda m: f"\u2039U+{ord(m.group()):04X}\u203a", text)
 
 
