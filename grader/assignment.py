@@ -63,6 +63,19 @@ class Limits:
     result_kb: int = 8192  # the largest result.json; cell outputs, then messages are cut to fit
 
 
+#: Gradescope's test visibilities (results.json `visibility`).
+GRADESCOPE_VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+
+
+@dataclass(frozen=True)
+class LmsSettings:
+    """`[lms]` in assignment.toml: how the assignment is known to the LMSs (grader.lms)."""
+
+    canvas_assignment_id: int | None = None  # Canvas's assignment id (gradebook CSV header, grade push)
+    #: Gradescope visibility of the hidden suite's tests (visible tests stay "visible").
+    gradescope_hidden_visibility: str = "after_published"
+
+
 @dataclass(frozen=True)
 class Assignment:
     """One assignment's settings, read from `assignments/<id>/assignment.toml`."""
@@ -81,6 +94,7 @@ class Assignment:
     limits: Limits = field(default_factory=Limits)
     #: `[late]`: the late policy of batch grading (grader.gradebook.scoring.LatePolicy).
     late: Any = None
+    lms: LmsSettings = field(default_factory=LmsSettings)
     #: The course root holding assignments/, reference/ and templates/; when not given,
     #: the folder two levels above `root` (course/assignments/<id>).
     course: Path = None  # type: ignore[assignment]
@@ -196,7 +210,7 @@ def assignment_id_of(notebook: Mapping[str, Any]) -> str | None:
 
 # --------------------------------------------------------------------------- validation
 
-_TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "due", "limits", "data", "late")
+_TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "due", "limits", "data", "late", "lms")
 _DATA_KEYS = ("datasets", "files")
 _FILE_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$")
 _LIMIT_FIELDS = {f.name: f for f in fields(Limits)}
@@ -269,6 +283,18 @@ def _limits(table: Mapping[str, Any]) -> Limits:
                 raise _Bad(f"{name} must be {kind}, not {value!r}")
         values[key] = value
     return Limits(**values)
+
+
+def _lms(table: Mapping[str, Any]) -> LmsSettings:
+    _check_keys(table, tuple(f.name for f in fields(LmsSettings)), "lms.")
+    canvas = table.get("canvas_assignment_id")
+    if canvas is not None and (isinstance(canvas, bool) or not isinstance(canvas, int) or canvas <= 0):
+        raise _Bad(f"lms.canvas_assignment_id must be a positive integer (Canvas's id), not {canvas!r}")
+    hidden = table.get("gradescope_hidden_visibility", LmsSettings.gradescope_hidden_visibility)
+    if hidden not in GRADESCOPE_VISIBILITIES:
+        raise _Bad(f"lms.gradescope_hidden_visibility must be one of {', '.join(GRADESCOPE_VISIBILITIES)}, "
+                   f"not {hidden!r}")
+    return LmsSettings(canvas_assignment_id=canvas, gradescope_hidden_visibility=hidden)
 
 
 def _due(value: Any) -> str:
@@ -360,6 +386,7 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         datasets = _datasets(data_table.get("datasets", []))
         public_files = _public_files(data_table.get("files", []), root, datasets)
         late = _late(_table(data.get("late", {}), "late"), due)
+        lms = _lms(_table(data.get("lms", {}), "lms"))
     except _Bad as e:
         raise AssignmentError(f"{path}: {e}") from None
 
@@ -376,4 +403,5 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         public_files=public_files,
         limits=limits,
         late=late,
+        lms=lms,
     )

@@ -53,12 +53,14 @@ class _Progress:
 
 def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path | None,
                    as_json: bool, sandbox: str, course: Path | None, instructor: bool,
-                   gpus: str | None = None, limit: tuple[str, ...] = ()) -> None:
+                   gpus: str | None = None, limit: tuple[str, ...] = (), fmt: str = "dlgrade") -> None:
     from grader.judge import BadInput, grade, prepare
 
     try:
         nb, spec = prepare(notebook, assignment, course)
     except BadInput as e:
+        if fmt == "prairielearn":
+            _prairielearn_ungradable(str(e), out or notebook.parent / f"{notebook.stem}-{mode}", as_json)
         _fail(str(e))
     if limit:
         import dataclasses
@@ -75,6 +77,8 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
         result = grade(nb, spec, notebook_name=notebook.name, mode=mode, sandbox=sandbox, gpus=gpus,
                        on_cell=progress.cell, on_test=progress.test)
     except BadInput as e:
+        if fmt == "prairielearn":
+            _prairielearn_ungradable(str(e), out, as_json)
         _fail(str(e))
     progress.done()
     try:
@@ -87,13 +91,19 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
         from grader.outputs import write_text
 
         feedback = write_text(out, "feedback.html", page)
+        if fmt == "prairielearn":
+            from grader.lms import prairielearn
+
+            pl_path = prairielearn.write(out, pl_data := prairielearn.results_json(result))
     except OSError as e:
         _fail(f"cannot write results to {out}: {e.strerror or e}")
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        click.echo(json.dumps(pl_data if fmt == "prairielearn" else result.to_json(), indent=2))
         return
     for line in _summary(result, feedback, result_path):
         click.echo(line)
+    if fmt == "prairielearn":
+        click.echo(f"PrairieLearn: {one_line(pl_path, 4000)}")
 
 
 def _summary(result, feedback: Path, result_path: Path) -> list[str]:  # noqa: ANN001
@@ -123,6 +133,19 @@ def _feedback_page(result, nb, course: Path | None, instructor: bool):  # noqa: 
         text = f"<!DOCTYPE html><meta charset=utf-8><title>feedback</title><p>{html.escape(why)}; see result.json"
         return text, dataclasses.replace(result, errors=(*result.errors, why))
     return page.html, page.result_with_errors(result)
+
+
+def _prairielearn_ungradable(reason: str, out: Path, as_json: bool) -> None:
+    """For `--format prairielearn`, bad input still gets a results.json (gradable: false)."""
+    from grader.lms import prairielearn
+
+    data = prairielearn.ungradable_json(reason)
+    try:
+        prairielearn.write(out, data)
+    except OSError as e:
+        click.echo(f"error: cannot write results to {one_line(out, 4000)}: {e.strerror or e}", err=True)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
 
 
 def _override_limits(limits, items: tuple[str, ...]):  # noqa: ANN001, ANN202
@@ -189,6 +212,9 @@ def main() -> None:
 
 @main.command()
 @_grade_options
+@click.option("--format", "fmt", type=click.Choice(["dlgrade", "prairielearn"]), default="dlgrade",
+              show_default=True, help="prairielearn: also write PrairieLearn's external-grader "
+                                      "results.json into --out (and print it with --json).")
 def submit(notebook: Path, assignment: str | None, out: Path | None, as_json: bool, sandbox: str,
            course: Path | None, instructor: bool, **options: object) -> None:
     """Grade NOTEBOOK with the public and hidden tests."""

@@ -170,6 +170,7 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
     visible = cuda_visible_devices(job_gpus) if job_gpus is not None and sandbox != "docker" else None
     env = (("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ()
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
+    os.chmod(work, 0o755)  # public data only; a worker under another uid must reach it
     try:
         if data_dir is None:
             data_dir = work / "data"
@@ -198,7 +199,8 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
             without.close()
             session.close()
         if not session.isolated:
-            errors.append("the notebook ran WITHOUT isolation: bubblewrap (bwrap) is not installed")
+            why = getattr(backend, "fallback_reason", "") or "bubblewrap (bwrap) is not installed"
+            errors.append(f"the notebook ran WITHOUT isolation: {why}")
         errors += session.events + without.events
         if not tests:
             errors.append("no tests ran: the assignment has no tests for this mode")

@@ -3,8 +3,10 @@
 Inside: only the Python environment (read-only), the worker's two files, the public data and a
 size-limited private /tmp and home; no network, own PID namespace, rlimits on memory,
 processes, file size and CPU time. When the judge runs as root, the worker drops to an
-unprivileged uid so that RLIMIT_NPROC holds. Without bwrap it falls back to a plain
-subprocess with the same rlimits, and warns once that the run is not isolated.
+unprivileged uid so that RLIMIT_NPROC holds. Without a bwrap that can run here (missing, or
+refused namespaces, as inside an ordinary Docker container) it falls back to a plain subprocess
+with the same rlimits, still under an unprivileged uid when the judge is root, and warns once
+that the run is not isolated.
 """
 
 from __future__ import annotations
@@ -89,13 +91,33 @@ def claim_uid(slot: int) -> tuple[int, int]:
     raise SandboxError(f"all {UID_RANGE} sandbox uids are in use")
 
 
+_probed: dict[str, str] = {}
+
+
+def bwrap_unusable(bwrap: str) -> str:
+    """Why `bwrap` cannot make the sandbox's namespaces here ("" when it can); probed once."""
+    if bwrap not in _probed:
+        flags = ["--unshare-pid", "--unshare-net"] if os.geteuid() == 0 else ["--unshare-all"]
+        try:
+            proc = subprocess.run([bwrap, *flags, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                                   "true"], capture_output=True, text=True, timeout=30)
+            why = "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["exit status"])[-1]
+        except (OSError, subprocess.SubprocessError) as e:
+            why = str(e)
+        _probed[bwrap] = f"bubblewrap (bwrap) cannot run here: {why[:200]}" if why else ""
+    return _probed[bwrap]
+
+
 class ProcessBackend:
-    """Runs the worker under bubblewrap, or as a plain subprocess where bwrap is missing."""
+    """Runs the worker under bubblewrap, or as a plain subprocess where bwrap cannot run."""
 
     name = "process"
 
     def __init__(self) -> None:
         self.bwrap = shutil.which("bwrap")
+        self.fallback_reason = "bubblewrap (bwrap) is not installed"
+        if self.bwrap and (why := bwrap_unusable(self.bwrap)):
+            self.bwrap, self.fallback_reason = None, why
 
     def environment(self) -> SandboxEnvironment:
         """The judge's own Python environment: bubblewrap exposes exactly these site folders."""
@@ -106,7 +128,9 @@ class ProcessBackend:
         stage_worker_files(stage / "worker")
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         as_root = os.geteuid() == 0
-        uid, lock = claim_uid(spec.slot) if as_root and self.bwrap else (os.getuid(), -1)
+        # As root the worker always drops to an unprivileged uid, with or without bwrap: the
+        # fallback's only protection for root-only files (hidden tests, a results folder).
+        uid, lock = claim_uid(spec.slot) if as_root else (os.getuid(), -1)
         if self.bwrap:
             cmd, cwd = self._bwrap_command(spec, stage, child.fileno(), as_root, uid), None
             description = "bubblewrap sandbox"
@@ -114,17 +138,24 @@ class ProcessBackend:
             global _warned
             if not _warned:
                 _warned = True
-                warnings.warn("bubblewrap (bwrap) is not installed: the notebook runs WITHOUT isolation "
+                warnings.warn(f"{self.fallback_reason}: the notebook runs WITHOUT isolation "
                               "(install the 'bubblewrap' package)", NotIsolatedWarning, stacklevel=2)
             home = stage / "home"
             home.mkdir()
+            if as_root:  # the worker's uid reads its files and owns its home, whatever the umask
+                os.chmod(stage, 0o711)
+                os.chmod(stage / "worker", 0o755)
+                for f in (stage / "worker").iterdir():
+                    os.chmod(f, 0o644)
+                os.chown(home, uid, uid)
             if spec.data_dir:
                 os.symlink(spec.data_dir, home / "data")
             cmd = [sys.executable, "-s", str(stage / "worker" / "untrusted_worker.py"),
                    "--fd", str(child.fileno())]
             cwd = str(home)
-            description = "plain subprocess (NOT isolated: bubblewrap missing)"
-        nproc = spec.limits.max_processes + (0 if as_root and self.bwrap else _count_tasks(os.getuid()))
+            description = f"plain subprocess (NOT isolated: {self.fallback_reason})"
+        nproc = spec.limits.max_processes + (0 if as_root else _count_tasks(os.getuid()))
+        drop = as_root and not self.bwrap
         limits = spec.limits
 
         gpu = spec.gpu
@@ -139,6 +170,10 @@ class ProcessBackend:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             cpu = int(limits.notebook_seconds + 20 * limits.call_seconds + 60)
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+            if drop:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
 
         env = {"PATH": "/usr/bin:/bin", "HOME": HOME if self.bwrap else cwd, **self._worker_env(spec)}
 
