@@ -56,17 +56,32 @@ if [ -z "$PY" ]; then
 fi
 say "Python $("$PY" -c 'import sys; print(sys.version.split()[0])') at $PY"
 
-rm -rf "$VENV"
 mkdir -p "$PREFIX"
-if "$PY" -m venv "$VENV" >/dev/null 2>&1 && "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
-    PIP=("$VENV/bin/python" -m pip)
-    SYSTEM_SITE=0
-else
-    # No ensurepip (Debian without python3-venv): the system's pip installs into the venv.
+PIP=("$VENV/bin/python" -m pip)
+CFG="$VENV/pyvenv.cfg"
+system_site() { sed -i "s/^include-system-site-packages = .*/include-system-site-packages = $1/" "$CFG"; }
+SYSTEM_SITE=""
+if [ -x "$VENV/bin/python" ] && [ "$("$VENV/bin/python" -c 'import sys; print(sys.version)' 2>/dev/null)" = "$("$PY" -c 'import sys; print(sys.version)')" ]; then
+    # An earlier install (an image built FROM one of ours): pip keeps what is already satisfied.
+    if "${PIP[@]}" --version >/dev/null 2>&1; then
+        SYSTEM_SITE=0
+    else
+        system_site true
+        if "${PIP[@]}" --version >/dev/null 2>&1; then SYSTEM_SITE=1; else system_site false; fi
+    fi
+    [ -n "$SYSTEM_SITE" ] && say "reusing $VENV"
+fi
+if [ -z "$SYSTEM_SITE" ]; then
     rm -rf "$VENV"
-    "$PY" -m venv --without-pip --system-site-packages "$VENV"
-    PIP=("$VENV/bin/python" -m pip)
-    SYSTEM_SITE=1
+    if "$PY" -m venv "$VENV" >/dev/null 2>&1 && "${PIP[@]}" --version >/dev/null 2>&1; then
+        SYSTEM_SITE=0
+    else
+        # No ensurepip (Debian without python3-venv): the system's pip installs into the venv,
+        # which sees the system's site-packages only while installing.
+        rm -rf "$VENV"
+        "$PY" -m venv --without-pip --system-site-packages "$VENV"
+        SYSTEM_SITE=1
+    fi
 fi
 if [ -d "$HERE/wheels" ]; then
     say "installing the dependencies from wheels/ (offline)"
@@ -76,9 +91,7 @@ else
     "${PIP[@]}" install -q --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
         --extra-index-url https://pypi.org/simple -r "$HERE/requirements.txt"
 fi
-if [ "$SYSTEM_SITE" = 1 ]; then
-    sed -i 's/^include-system-site-packages = true/include-system-site-packages = false/' "$VENV/pyvenv.cfg"
-fi
+[ "$SYSTEM_SITE" = 1 ] && system_site false
 SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 rm -rf "$SITE/grader"
 cp -r "$HERE/grader" "$SITE/grader"
