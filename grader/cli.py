@@ -367,6 +367,11 @@ from grader.batch.commands import register as _register_batch  # noqa: E402
 
 _register_batch(main)
 
+# grade gradescope/prairielearn build, feedback, push canvas (grader/lms/commands.py imports only click).
+from grader.lms.commands import register as _register_lms  # noqa: E402
+
+_register_lms(main)
+
 
 if __name__ == "__main__":
     main()

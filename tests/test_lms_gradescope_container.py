@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import lms_containers as lc
@@ -22,18 +21,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKPROP = ROOT / "assignments" / "backprop"
-IMAGE = "dlgrade-lms-gradescope:test"
-DOCKERFILE = """\
-# Gradescope's sample Dockerfile (manual_docker), with the offline Debian base standing in for
-# gradescope/autograder-base and no apt-get update (the build has no network).
-ARG BASE
-FROM ${BASE}
-COPY source /autograder/source
-RUN mkdir -p /autograder/results /autograder/submission \\
-    && cp /autograder/source/run_autograder /autograder/run_autograder \\
-    && chmod +x /autograder/run_autograder /autograder/source/setup.sh \\
-    && bash /autograder/source/setup.sh
-"""
 METADATA = {
     "id": 123456, "created_at": "2026-12-02T01:30:00.000000-08:00", "submission_method": "upload",
     "assignment": {"due_date": "2026-12-01T23:59:00.000000-08:00", "late_due_date": None, "group_size": None,
@@ -102,34 +89,13 @@ def notebook_with(base: Path, *extra: str) -> bytes:
     return json.dumps(nb).encode()
 
 
-@pytest.fixture(scope="module")
-def gradescope_image(tmp_path_factory):
-    from grader.lms import gradescope
-
-    client = lc.docker_client()
-    work = tmp_path_factory.mktemp("gradescope")
-    zpath = gradescope.build("backprop", work / "autograder.zip", offline=True, log=lambda m: None)
-    with zipfile.ZipFile(zpath) as zf:
-        names = zf.namelist()
-        assert "setup.sh" in names and "run_autograder" in names  # at the root, not in a folder
-        assert any(n.startswith("wheels/torch-2.13.0") for n in names)
-        assert "course/assignments/backprop/tests/hidden/test_affine.py" in names
-        zf.extractall(work / "context" / "source")
-    (work / "context" / "Dockerfile").write_text(DOCKERFILE)
-    seconds = lc.build_image(client, work / "context", IMAGE,
-                             {"BASE": "dlgrade-sandbox-base:bookworm"})
-    print(f"gradescope image built in {seconds:.0f} s")
-    yield client
-    assert lc.leftover_containers(client) == []
-
-
-def grade_in_gradescope(client, notebook: bytes, name: str = "submission.ipynb", exfil: Path | None = None,
-                        after: float = 0.0) -> tuple[dict, str]:
+def grade_in_gradescope(client, image: str, notebook: bytes, name: str = "submission.ipynb",
+                        exfil: Path | None = None, after: float = 0.0) -> tuple[dict, str]:
     """One submission in a fresh container; (results.json, the container's output)."""
     command = ["bash", "-c", f"/autograder/run_autograder; sleep {after}"]
     volumes = {str(exfil): {"bind": "/exfil", "mode": "rw"}} if exfil else None
     logs, got = lc.run_container(
-        client, IMAGE, command,
+        client, image, command,
         {"/autograder/submission": {name: notebook},
          "/autograder": {"submission_metadata.json": json.dumps(METADATA).encode()}},
         volumes=volumes, mem="768m", want=("/autograder/results/results.json",))
@@ -140,8 +106,30 @@ def grade_in_gradescope(client, notebook: bytes, name: str = "submission.ipynb",
     return data, logs
 
 
-def test_gradescope_solution_gets_full_marks_with_lateness(gradescope_image):
-    data, logs = grade_in_gradescope(gradescope_image, (BACKPROP / "solution.ipynb").read_bytes())
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Every case, graded once (concurrently) in its own container: name -> (results.json, logs)."""
+    client = lc.docker_client()
+    image = lc.gradescope_image(client, tmp_path_factory.mktemp("gradescope"))
+    exfil = tmp_path_factory.mktemp("exfil")
+    exfil.chmod(0o777)
+    cases = {
+        "solution": dict(notebook=(BACKPROP / "solution.ipynb").read_bytes()),
+        "buggy": dict(notebook=(BACKPROP / "examples" / "submission.ipynb").read_bytes()),
+        "malformed": dict(notebook=b'{"cells": [', name="hw.ipynb"),
+        # the daemon it leaves behind outlives the grading: results.json is read 4 s later
+        "rewrite": dict(notebook=notebook_with(BACKPROP / "starter.ipynb", HOSTILE_WRITE), after=4),
+        "read": dict(notebook=notebook_with(BACKPROP / "starter.ipynb", HOSTILE_READ), exfil=exfil),
+    }
+    out = lc.run_all(lambda kw: grade_in_gradescope(client, image, **kw), cases)
+    out["loot"] = (exfil / "loot.txt").read_text().splitlines() if (exfil / "loot.txt").exists() else []
+    yield out
+    assert lc.leftover_containers(client) == []
+    shutil.rmtree(exfil, ignore_errors=True)
+
+
+def test_gradescope_solution_gets_full_marks_with_lateness(graded):
+    data, logs = graded["solution"]
     assert data["score"] == 45 and data["extra_data"]["dlgrade"]["max_score"] == 45, data["output"]
     assert sum(t["score"] for t in data["tests"]) == 45
     assert all(t["status"] == "passed" for t in data["tests"])
@@ -154,39 +142,34 @@ def test_gradescope_solution_gets_full_marks_with_lateness(gradescope_image):
     assert "WITHOUT isolation" in data["output"]  # no bwrap in this container: said, not hidden
 
 
-def test_gradescope_buggy_notebook_gets_partial_marks(gradescope_image):
-    data, _ = grade_in_gradescope(gradescope_image, (BACKPROP / "examples" / "submission.ipynb").read_bytes())
+def test_gradescope_buggy_notebook_gets_partial_marks(graded):
+    data, _ = graded["buggy"]
     assert 0 < data["score"] < 45
     failed = [t for t in data["tests"] if t["status"] == "failed"]
     assert failed and all(t["score"] < t["max_score"] for t in failed)
     assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]), abs=1e-6)
 
 
-def test_gradescope_malformed_notebook_still_gets_results(gradescope_image):
-    data, _ = grade_in_gradescope(gradescope_image, b'{"cells": [', name="hw.ipynb")
+def test_gradescope_malformed_notebook_still_gets_results(graded):
+    data, _ = graded["malformed"]
     assert data["score"] == 0 and data["tests"] == []
     assert data["output"].startswith("Not graded:") and "not valid JSON" in data["output"]
 
 
-def test_gradescope_hostile_cannot_rewrite_results(gradescope_image):
-    nb = notebook_with(BACKPROP / "starter.ipynb", HOSTILE_WRITE)
-    data, logs = grade_in_gradescope(gradescope_image, nb, after=4)  # the daemon outlives the grading
+def test_gradescope_hostile_cannot_rewrite_results(graded):
+    data, logs = graded["rewrite"]
     assert data["score"] == 0 and data["output"] != "forged"
     assert len(data["tests"]) > 20 and all(t["score"] == 0 for t in data["tests"])
 
 
-def test_gradescope_hostile_cannot_read_the_source(gradescope_image, tmp_path):
-    exfil = tmp_path / "exfil"
-    exfil.mkdir()
-    exfil.chmod(0o777)
-    nb = notebook_with(BACKPROP / "starter.ipynb", HOSTILE_READ)
-    data, _ = grade_in_gradescope(gradescope_image, nb, exfil=exfil)
+def test_gradescope_hostile_cannot_read_the_source(graded):
+    data, _ = graded["read"]
     assert data["score"] == 0
-    loot = (exfil / "loot.txt").read_text().splitlines()
+    loot = graded["loot"]
+    assert loot, "the hostile notebook wrote nothing to /exfil"
     assert loot[0] != "uid 0"
     denied = [line for line in loot if line.startswith("DENIED")]
     assert len(denied) == 10 and all(line.endswith("PermissionError") for line in denied), loot
     assert not [line for line in loot if line.startswith(("READ", "LISTED", "GLOB", "FOUND"))], loot
     secret = (BACKPROP / "tests" / "hidden" / "test_affine.py").read_text()[:200]
     assert secret not in "\n".join(loot)
-    shutil.rmtree(exfil, ignore_errors=True)

@@ -85,10 +85,10 @@ if [ -z "$SYSTEM_SITE" ]; then
 fi
 if [ -d "$HERE/wheels" ]; then
     say "installing the dependencies from wheels/ (offline)"
-    "${PIP[@]}" install -q --no-cache-dir --no-index --find-links "$HERE/wheels" -r "$HERE/requirements.txt"
+    "${PIP[@]}" install -q --no-cache-dir --no-compile --no-index --find-links "$HERE/wheels" -r "$HERE/requirements.txt"
 else
     say "installing the dependencies from PyPI"
-    "${PIP[@]}" install -q --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
+    "${PIP[@]}" install -q --no-cache-dir --no-compile --index-url https://download.pytorch.org/whl/cpu \
         --extra-index-url https://pypi.org/simple -r "$HERE/requirements.txt"
 fi
 [ "$SYSTEM_SITE" = 1 ] && system_site false
@@ -99,7 +99,9 @@ chown -R root:root "$SITE/grader"
 chmod -R go= "$SITE/grader"
 chmod -R go+rX "$PREFIX" 2>/dev/null || true
 chmod -R go= "$SITE/grader"
-"$VENV/bin/python" -s -c 'import grader.judge, grader.lms.gradescope, torch; print("dlgrade setup: grader", grader.__version__, "torch", torch.__version__)'
+# Importing what grading uses byte-compiles just that (pip's --no-compile skips the rest of
+# torch's thousands of files, which would double the install time).
+"$VENV/bin/python" -s -c 'import grader.judge, grader.pytest_plugin, grader.feedback, grader.lms.gradescope, grader.lms.prairielearn, grader.remote, grader.torch_remote, grader.testing, torch, numpy, sklearn.datasets; print("dlgrade setup: grader", grader.__version__, "torch", torch.__version__)'
 
 if command -v bwrap >/dev/null 2>&1 || apt_install bubblewrap; then
     say "bubblewrap: $(bwrap --version 2>/dev/null || echo installed)"
