@@ -94,6 +94,24 @@ def claim_uid(slot: int) -> tuple[int, int]:
 _probed: dict[str, str] = {}
 
 
+def others_can_run(roots: list[Path], executable: Path) -> bool:
+    """Whether a uid with no rights of its own can run `executable` with the packages in `roots`
+    (every folder on the way searchable by others, the roots also listable). A Python under
+    /root (pyenv, say) is not, and the fallback then keeps root's uid, as before."""
+    try:
+        exe = executable.resolve()
+        if not os.stat(exe).st_mode & 0o001:
+            return False
+        for path in (exe, *[r.resolve() for r in roots]):
+            for folder in (path, *path.parents) if path.is_dir() else path.parents:
+                mode = os.stat(folder).st_mode
+                if not mode & 0o001 or (folder == path and not mode & 0o004):
+                    return False
+        return True
+    except OSError:
+        return False
+
+
 def bwrap_unusable(bwrap: str) -> str:
     """Why `bwrap` cannot make the sandbox's namespaces here ("" when it can); probed once."""
     if bwrap not in _probed:
@@ -128,9 +146,10 @@ class ProcessBackend:
         stage_worker_files(stage / "worker")
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         as_root = os.geteuid() == 0
-        # As root the worker always drops to an unprivileged uid, with or without bwrap: the
-        # fallback's only protection for root-only files (hidden tests, a results folder).
-        uid, lock = claim_uid(spec.slot) if as_root else (os.getuid(), -1)
+        # As root the fallback drops to an unprivileged uid too, when that uid can run this
+        # Python: its only protection for root-only files (hidden tests, a results folder).
+        drop = as_root and not self.bwrap and others_can_run(python_roots(), Path(sys.executable))
+        uid, lock = claim_uid(spec.slot) if (as_root and self.bwrap) or drop else (os.getuid(), -1)
         if self.bwrap:
             cmd, cwd = self._bwrap_command(spec, stage, child.fileno(), as_root, uid), None
             description = "bubblewrap sandbox"
@@ -142,7 +161,7 @@ class ProcessBackend:
                               "(install the 'bubblewrap' package)", NotIsolatedWarning, stacklevel=2)
             home = stage / "home"
             home.mkdir()
-            if as_root:  # the worker's uid reads its files and owns its home, whatever the umask
+            if drop:  # the worker's uid reads its files and owns its home, whatever the umask
                 os.chmod(stage, 0o711)
                 os.chmod(stage / "worker", 0o755)
                 for f in (stage / "worker").iterdir():
@@ -153,9 +172,9 @@ class ProcessBackend:
             cmd = [sys.executable, "-s", str(stage / "worker" / "untrusted_worker.py"),
                    "--fd", str(child.fileno())]
             cwd = str(home)
-            description = f"plain subprocess (NOT isolated: {self.fallback_reason})"
-        nproc = spec.limits.max_processes + (0 if as_root else _count_tasks(os.getuid()))
-        drop = as_root and not self.bwrap
+            description = f"plain subprocess (NOT isolated: {self.fallback_reason}" + (
+                "; as root: other users cannot run this Python)" if as_root and not drop else ")")
+        nproc = spec.limits.max_processes + (0 if (as_root and self.bwrap) or drop else _count_tasks(os.getuid()))
         limits = spec.limits
 
         gpu = spec.gpu
