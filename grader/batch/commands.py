@@ -244,16 +244,40 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
 
 @click.command()
 @click.argument("assignment")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True,
-              help="json (documented in docs/batch.md) or csv (one row per student, one column per test).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "canvas", "moodle"]), default="json",
+              show_default=True, help="json (documented in docs/batch.md), csv (one row per student, one "
+              "column per test), canvas (gradebook import CSV) or moodle (grading worksheet); docs/lms.md.")
 @_db_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="File to write (default: stdout).")
-def export(assignment: str, fmt: str, db: str | None, output: Path | None) -> None:
+              help="File to write (default: stdout; canvas/moodle: ASSIGNMENT-canvas.csv / -moodle.csv).")
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="canvas/moodle: one row per student of this roster, in its order.")
+@click.option("--canvas-id", type=int, default=None,
+              help="canvas: Canvas's assignment id (default: [lms] canvas_assignment_id; none: match by title).")
+@click.option("--missing", type=click.Choice(["blank", "zero"]), default="blank", show_default=True,
+              help="canvas: what a student without a submission gets.")
+@click.option("--worksheet", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="moodle: the grading worksheet Moodle exported, to fill (default: a new one).")
+@_course_option
+def export(assignment: str, fmt: str, db: str | None, output: Path | None, roster: Path | None,
+           canvas_id: int | None, missing: str, worksheet: Path | None, course: Path | None) -> None:
     """Export ASSIGNMENT's grades: autograde, overrides, late penalties, final scores, per-test scores."""
     from grader.batch.export import export_csv, export_json
 
     gb = _open(db)
+    if fmt in ("canvas", "moodle"):
+        from grader.lms import LmsError
+        from grader.lms.export import export as lms_export
+
+        try:
+            path = lms_export(gb, assignment, fmt, output, roster=roster, canvas_id=canvas_id, missing=missing,
+                              worksheet=worksheet, course=course, log=lambda m: click.echo(m, err=True))
+        except LmsError as e:
+            _fail(str(e))
+        except OSError as e:
+            _fail(f"cannot write {output}: {e.strerror or e}")
+        click.echo(str(path))
+        return
     info = gb.assignment(assignment)
     if info is None:
         _fail(f"assignment {assignment!r} is not in the gradebook {gb.url}")

@@ -47,13 +47,29 @@ def _read_page(path: str) -> bytes | None:
     return data if len(data) <= MAX_PAGE_BYTES else None
 
 
+def not_graded_page(assignment: str, status: str, reason: str) -> bytes:
+    """The page for a submission the judge could not grade (batch writes no feedback.html then)."""
+    import html
+
+    from grader.textsafe import clean_text
+
+    if status == "invalid":
+        why = "Your submission could not be graded: " + clean_text(reason or "it is not a notebook we can read", 2000)
+    else:
+        why = "Grading your submission failed on our side; your instructor will grade it again."
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(assignment)}: feedback"
+            f"</title></head><body><h1>{html.escape(assignment)}</h1><p>{html.escape(why)}</p></body></html>\n"
+            ).encode()
+
+
 def build(gb: Any, assignment: str, out: Path, target: str) -> tuple[Path, int, list[str]]:
     """Write the zip; returns (path, pages written, notes on students left out)."""
     from grader.outputs import ensure_dir, write_bytes
 
     if target not in TARGETS:
         raise LmsError(f"--for must be one of {', '.join(TARGETS)}")
-    people = {r.student: r.name for r in gb.students(assignment)}
+    rows = gb.students(assignment)
+    people = {r.student: r.name for r in rows}
     subs = gb.submissions(assignment)
     if not subs:
         raise LmsError(f"the gradebook has no submissions for '{assignment}' (run grade batch first)")
@@ -64,6 +80,9 @@ def build(gb: Any, assignment: str, out: Path, target: str) -> tuple[Path, int, 
         for sub in subs:
             who = one_line(sub.student, 60)
             page = _read_page(sub.feedback_path) if sub.feedback_path else None
+            if page is None and sub.status in ("invalid", "error"):
+                reason = next((r.reason for r in rows if r.student == sub.student), "")
+                page = not_graded_page(assignment, sub.status, reason)
             if page is None:
                 notes.append(f"{who}: no feedback page ({sub.status or 'not graded'})")
                 continue
