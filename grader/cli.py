@@ -373,5 +373,15 @@ from grader.lms.commands import register as _register_lms  # noqa: E402
 _register_lms(main)
 
 
+def _add_report_commands() -> None:
+    from grader.report.cli import report, similarity  # click only; the work imports lazily
+
+    main.add_command(report)
+    main.add_command(similarity)
+
+
+_add_report_commands()
+
+
 if __name__ == "__main__":
     main()
