@@ -25,8 +25,8 @@ def test_best_net_accuracy(submission, heldout, credit):
         f"best_net accuracy on held-out digits: {acc:.3f}; full marks need {FULL_MARKS:.2f}, "
         f"partial credit starts above {ZERO_MARKS:.2f}"
     )
-    if acc < FULL_MARKS:
-        credit.award(
-            (acc - ZERO_MARKS) / (FULL_MARKS - ZERO_MARKS),
-            f"best_net accuracy on held-out digits: {acc:.3f}; full marks need {FULL_MARKS:.2f}",
-        )
+    # Always awarded with its message, so that full marks show the accuracy too (grade report plots it).
+    credit.award(
+        (acc - ZERO_MARKS) / (FULL_MARKS - ZERO_MARKS),
+        f"best_net accuracy on held-out digits: {acc:.3f}; full marks need {FULL_MARKS:.2f}",
+    )
