@@ -187,7 +187,7 @@ def compare_class(assignment: str, codes: dict[str, str], starter_code: str, *,
     everything = sims + [0.0] * (total - len(sims))
     median = statistics.median(everything) if everything else 0.0
     mad = 1.4826 * statistics.median([abs(s - median) for s in everything]) if everything else 0.0
-    bar = max(median + OUTLIER_Z * max(mad, 0.02), OUTLIER_FLOOR)
+    bar = min(max(median + OUTLIER_Z * max(mad, 0.02), OUTLIER_FLOOR), 1.0)
     pairs = []
     for (a, b, sa, sb, longest, short), s in zip(raw, sims):
         why = ""
