@@ -177,3 +177,24 @@ def test_rerun_grades_nothing_and_says_so(klass, canvas):  # noqa: ANN001
     assert st.returncode == 0, st.stderr
     assert "backprop: 62 students: 53 graded, 7 invalid, 0 error, 2 missing" in st.stdout, st.stdout
     assert "missing: 9001, 9002" in st.stdout and "no change since the last export" in st.stdout
+
+
+def test_class_report_and_similarity_read_this_class(klass, canvas, tmp_path):  # noqa: ANN001
+    """grade report and grade similarity on the generated class's gradebook (docs/reports.md)."""
+    _summary, export, _out, db, _zpath, _roster = canvas
+    run = [sys.executable, "-m", "grader.cli"]
+    r = subprocess.run([*run, "report", "backprop", "--db", db, "--format", "json", "-o", str(tmp_path / "r.json")],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    statuses = [s["status"] for s in export["students"]]
+    assert report["status_counts"] == {k: statuses.count(k) for k in ("graded", "invalid", "error", "missing")}
+    assert report["tests"] and report["tests"][0]["pass_rate"] < 1
+    r = subprocess.run([*run, "report", "backprop", "--db", db, "-o", str(tmp_path / "r.html")],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "r.html").read_text().count("data:image/svg+xml") >= 4
+    r = subprocess.run([*run, "similarity", "backprop", "--db", db, "--format", "json", "-o", str(tmp_path / "s.json")],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    pairs = json.loads((tmp_path / "s.json").read_text())["pairs"]
+    assert pairs and all(0 < p["similarity"] <= 1 for p in pairs)
