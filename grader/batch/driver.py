@@ -250,7 +250,13 @@ class Batch:
         """OUT/<student>/result.json and feedback.html, as grade submit writes them."""
         from grader.outputs import ensure_dir, write_text
 
-        if not res.get("result"):
+        if not res.get("result"):  # invalid now: an earlier grading's files must not stand for it
+            folder = self.out / student
+            if folder.is_dir() and not folder.is_symlink():
+                for name in ("result.json", "feedback.html"):
+                    stale = folder / name
+                    if stale.is_symlink() or stale.is_file():
+                        stale.unlink()
             return ()
         folder = ensure_dir(self.out / student)
         for stale in folder.glob(".*.tmp"):  # left by a run killed mid-write
