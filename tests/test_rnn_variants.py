@@ -1,0 +1,383 @@
+"""The rnn assignment's tests, checked against known-buggy and known-good notebooks.
+
+Each case starts from assignments/rnn/solution.ipynb, applies one small edit (a typical
+student mistake, or a correct alternative), and is graded for real with
+`grade_notebook(..., mode="submit")`: a bug must lose points on exactly the tests it should
+(every other test keeps full marks), each message naming the wrong quantity; an alternative
+must keep full marks. Mistakes in different functions share a grading run (`combine`): 14
+mistakes in 4 runs. Every variant is graded without the notebook's two "check" cells (they
+only print comparisons with PyTorch and cost a few seconds); the GRU still trains in each run.
+
+Also here, cheap: reference/rnn.py against PyTorch, and the notebooks against their generator.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from notebook_variants import Case, check_bug, check_edits_apply, combine, describe, write_variant
+
+from grader.judge import grade_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = ROOT / "assignments" / "rnn"
+SOLUTION = ASSIGNMENT / "solution.ipynb"
+STARTER = ASSIGNMENT / "starter.ipynb"
+CHECK_CELL_MARK = "rel_error("  # the two check cells, left out of every graded variant
+
+pytestmark = pytest.mark.slow
+
+ACCURACY = "test_seq_model_accuracy"
+
+DWH_FROM_NEXT_H = Case(
+    "rnn_step_dWh_uses_next_h",
+    (("    dWh = prev_h.T @ da\n    db = da.sum(axis=0)\n    # END SOLUTION\n    return dx, dprev_h, dWx, dWh, db",
+      "    dWh = next_h.T @ da\n    db = da.sum(axis=0)\n    # END SOLUTION\n    return dx, dprev_h, dWx, dWh, db"),),
+    {
+        "test_rnn_step_backward": "rnn_step_backward dWh: max relative error",
+        "test_rnn_step_backward_numeric": "rnn_step_backward dWh (vs numeric gradient)",
+        "test_rnn_backward": "rnn_backward dWh (x (3, 6, 4), upstream gradient on every step)",
+        "test_rnn_backward_last_step_only": "rnn_backward dWh (upstream gradient on the last step only)",
+        "test_rnn_backward_numeric": "rnn_backward dWh (vs numeric gradient)",
+    },
+)
+BPTT_DROPS_CARRY = Case(
+    "bptt_ignores_the_gradient_from_the_next_step",
+    (("rnn_step_backward(dh[:, t] + dprev_h, cache[t])", "rnn_step_backward(dh[:, t], cache[t])"),),
+    {
+        "test_rnn_backward": "rnn_backward dx (x (3, 6, 4), upstream gradient on every step)",
+        "test_rnn_backward_last_step_only": "rnn_backward dx (upstream gradient on the last step only)",
+        "test_rnn_backward_numeric": "rnn_backward dx (vs numeric gradient)",
+        "test_grad_norms_through_time": "grad_norms_through_time (T = 7; L = sum of the LAST hidden state)",
+        "test_vanishing_gradient_over_30_steps": "grad_norms_through_time (T = 30, Wh = 0.5 * orthogonal",
+    },
+)
+BPTT_OVERWRITES_DWX = Case(
+    "bptt_dWx_overwritten_at_each_step",
+    (("        dWx += dWx_t\n", "        dWx = dWx_t\n"),),
+    {
+        "test_rnn_backward": "rnn_backward dWx (x (3, 6, 4)",
+        "test_rnn_backward_last_step_only": "rnn_backward dWx (upstream gradient on the last step only)",
+        "test_rnn_backward_numeric": "rnn_backward dWx (vs numeric gradient)",
+    },
+)
+FORWARD_STORES_PREVIOUS = Case(
+    "rnn_forward_stores_the_previous_state",  # h[:, t] = h_{t-1}: h0 first, the last state lost
+    (("        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)\n        h[:, t] = prev_h\n",
+      "        h[:, t] = prev_h\n        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)\n"),),
+    {
+        "test_rnn_forward": "h (x (3, 6, 4), h0 (3, 5)): max relative error",
+        "test_rnn_forward_small": "h: max relative error",
+        # the numeric gradient of this forward is not what the (correct) backward computes
+        "test_rnn_backward_numeric": "rnn_backward dx (vs numeric gradient)",
+    },
+)
+LSTM_CS231N_ORDER = Case(
+    "lstm_gates_in_cs231n_order",  # i, f, o, g, consistently in both passes
+    (
+        ("    g = np.tanh(a[:, 2 * H:3 * H])\n    o = sigmoid(a[:, 3 * H:])\n",
+         "    o = sigmoid(a[:, 2 * H:3 * H])\n    g = np.tanh(a[:, 3 * H:])\n"),
+        ("[di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2), do * o * (1 - o)]",
+         "[di * i * (1 - i), df * f * (1 - f), do * o * (1 - o), dg * (1 - g**2)]"),
+    ),
+    {
+        "test_lstm_step_forward": "next_c (x (4, 3), H = 5); your gates are in CS231n's order (i, f, o, g), "
+                                  "PyTorch's is (i, f, g, o)",
+        "test_lstm_step_backward": "lstm_step_backward dx: max relative error",
+        "test_lstm_step_backward_cell_only": "lstm_step_backward dx (dnext_h = 0)",
+        "test_lstm_step_forward_small": "next_c (f * prev_c + i * g)",
+    },
+)
+LSTM_NO_H_TO_C = Case(
+    "lstm_backward_misses_the_path_from_h_to_c",
+    (("    dc = dnext_c + dnext_h * o * (1.0 - tanh_c**2)\n", "    dc = dnext_c\n"),),
+    {
+        "test_lstm_step_backward": "lstm_step_backward dx: max relative error",
+        "test_lstm_step_backward_numeric": "lstm_step_backward dx (vs numeric gradient)",
+    },
+)
+LSTM_DPREV_C = Case(
+    "lstm_dprev_c_without_the_forget_gate",
+    (("    dprev_c = dc * f\n", "    dprev_c = dc\n"),),
+    {
+        "test_lstm_step_backward": "lstm_step_backward dprev_c: max relative error",
+        "test_lstm_step_backward_cell_only": "lstm_step_backward dprev_c (dnext_h = 0)",
+        "test_lstm_step_backward_numeric": "lstm_step_backward dprev_c (vs numeric gradient)",
+    },
+)
+LSTM_OUTPUT_GATE_TANH_DERIVATIVE = Case(
+    "lstm_output_gate_with_the_tanh_derivative",
+    (("do * o * (1 - o)]", "do * (1 - o**2)]"),),
+    {
+        "test_lstm_step_backward": "lstm_step_backward dx: max relative error",
+        "test_lstm_step_backward_numeric": "lstm_step_backward dx (vs numeric gradient)",
+    },
+)
+CLIP_PER_TENSOR = Case(
+    "clip_each_gradient_by_its_own_norm",
+    (("    clipped = {k: g * scale if scale < 1.0 else g.copy() for k, g in grads.items()}\n",
+      "    clipped = {k: g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6)) for k, g in grads.items()}\n"),),
+    {
+        "test_clip_grad_norm_clips": "clipped['Wx'] (max_norm 1.5): max relative error",
+        "test_clip_grad_norm_small": "clipped['Wx']: max relative error",
+    },
+)
+CLIP_IN_PLACE = Case(
+    "clip_scales_the_given_arrays_in_place",
+    (("    clipped = {k: g * scale if scale < 1.0 else g.copy() for k, g in grads.items()}\n",
+      "    if scale < 1.0:\n        for g in grads.values():\n            g *= scale\n    clipped = grads\n"),),
+    {"test_clip_grad_norm_leaves_its_input": "grads['Wx'] after clip_grad_norm (the dict passed in must not change)"},
+)
+CLIP_RETURNS_NEW_NORM = Case(
+    "clip_returns_the_norm_after_clipping",
+    (("    return clipped, total_norm",
+      "    return clipped, float(np.sqrt(sum(np.sum(g**2) for g in clipped.values())))"),),
+    {
+        "test_clip_grad_norm_clips": "clip_grad_norm total_norm = 1.49999",
+        "test_clip_grad_norm_small": "total_norm = 1, expected sqrt(52) = 7.2111",
+    },
+)
+NORMS_OF_ALL_STATES = Case(
+    "grad_norms_for_the_sum_of_every_hidden_state",
+    (("    dh = np.zeros_like(h)\n    dh[:, -1] = 1.0\n", "    dh = np.ones_like(h)\n"),),
+    {
+        "test_grad_norms_through_time": "grad_norms_through_time (T = 7; L = sum of the LAST hidden state)",
+        "test_vanishing_gradient_over_30_steps": "grad_norms_through_time (T = 30",
+    },
+)
+NOT_RECURRENT = Case(
+    "classifier_averages_the_rows_without_a_recurrent_layer",
+    (("BLOCK:build_sequence_classifier", """
+      class MeanClassifier(nn.Module):
+          def __init__(self):
+              super().__init__()
+              self.hidden = nn.Linear(input_size, hidden_size)
+              self.fc = nn.Linear(hidden_size, num_classes)
+
+          def forward(self, x):
+              return self.fc(torch.relu(self.hidden(x)).mean(dim=1))
+
+      model = MeanClassifier()
+      """),),
+    {
+        "test_build_sequence_classifier": "build_sequence_classifier(input_size=5, hidden_size=7, num_classes=4) has "
+                                          "no nn.GRU or nn.LSTM layer (its modules: Linear, MeanClassifier)",
+        "test_seq_model_is_recurrent": "seq_model has no nn.GRU or nn.LSTM layer",
+    },
+    frozenset({ACCURACY}),
+)
+VANISHING_BOUND_WRONG = Case(
+    "answer_vanishing_bound_multiplied",
+    (("ANSWER_VANISHING_BOUND = 0.5**10  # SOLUTION", "ANSWER_VANISHING_BOUND = 0.5 * 10"),),
+    {"test_answer_vanishing_bound": "ANSWER_VANISHING_BOUND = 5 is not correct"},
+)
+
+BUGS = [DWH_FROM_NEXT_H, BPTT_DROPS_CARRY, BPTT_OVERWRITES_DWX, FORWARD_STORES_PREVIOUS, LSTM_CS231N_ORDER,
+        LSTM_NO_H_TO_C, LSTM_DPREV_C, LSTM_OUTPUT_GATE_TANH_DERIVATIVE, CLIP_PER_TENSOR, CLIP_IN_PLACE,
+        CLIP_RETURNS_NEW_NORM, NORMS_OF_ALL_STATES, NOT_RECURRENT, VANISHING_BOUND_WRONG]
+#: one grading run each; within a run the cases touch different functions and tests
+RUNS = [
+    combine(DWH_FROM_NEXT_H, LSTM_CS231N_ORDER, CLIP_PER_TENSOR, NOT_RECURRENT, VANISHING_BOUND_WRONG),
+    combine(BPTT_DROPS_CARRY, LSTM_NO_H_TO_C, CLIP_IN_PLACE),
+    combine(BPTT_OVERWRITES_DWX, LSTM_DPREV_C, CLIP_RETURNS_NEW_NORM),
+    combine(FORWARD_STORES_PREVIOUS, LSTM_OUTPUT_GATE_TANH_DERIVATIVE, NORMS_OF_ALL_STATES),
+]
+
+ALTERNATIVES = [
+    Case(
+        "inlined_and_vectorised",  # BPTT without the step function, one sigmoid for three gates, einsum
+        (
+            ("BLOCK:rnn_backward", """
+             N, T, H = dh.shape
+             Wx, Wh = cache[0][2], cache[0][3]
+             dx = np.empty((N, T, Wx.shape[0]))
+             dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(H)
+             carry = np.zeros((N, H))
+             for t in range(T - 1, -1, -1):
+                 x_t, h_prev, _, _, h_t = cache[t]
+                 da = (dh[:, t] + carry) * (1.0 - h_t * h_t)
+                 dx[:, t] = np.einsum("nh,dh->nd", da, Wx)
+                 carry = da @ Wh.T
+                 dWx += np.einsum("nd,nh->dh", x_t, da)
+                 dWh += h_prev.T @ da
+                 db += np.einsum("nh->h", da)
+             dh0 = carry
+             """),
+            ("BLOCK:lstm_step_forward", """
+             H = prev_h.shape[1]
+             a = x @ Wx + prev_h @ Wh + b
+             ifo = sigmoid(np.concatenate([a[:, :2 * H], a[:, 3 * H:]], axis=1))
+             i, f, o = ifo[:, :H], ifo[:, H:2 * H], ifo[:, 2 * H:]
+             g = np.tanh(a[:, 2 * H:3 * H])
+             next_c = prev_c * f + g * i
+             next_h = np.tanh(next_c) * o
+             cache = {"x": x, "h": prev_h, "c": prev_c, "Wx": Wx, "Wh": Wh, "gates": (i, f, g, o), "next_c": next_c}
+             """),
+            ("BLOCK:lstm_step_backward", """
+             i, f, g, o = cache["gates"]
+             t = np.tanh(cache["next_c"])
+             dc = dnext_c + dnext_h * o * (1.0 - t * t)
+             da = np.hstack([dc * g * i * (1 - i), dc * cache["c"] * f * (1 - f), dc * i * (1 - g * g),
+                             dnext_h * t * o * (1 - o)])
+             dx, dprev_h, dprev_c = da @ cache["Wx"].T, da @ cache["Wh"].T, dc * f
+             dWx, dWh, db = cache["x"].T @ da, cache["h"].T @ da, np.sum(da, axis=0)
+             """),
+            ("BLOCK:clip_grad_norm", """
+             flat = np.concatenate([np.ravel(g) for g in grads.values()])
+             total_norm = float(np.linalg.norm(flat))
+             factor = min(1.0, max_norm / (total_norm + 1e-6))
+             clipped = {name: factor * value for name, value in grads.items()}
+             """),
+            ("BLOCK:grad_norms_through_time", """
+             h, cache = rnn_forward(x, h0, Wx, Wh, b)
+             upstream = np.zeros(h.shape)
+             upstream[:, x.shape[1] - 1, :] = 1.0
+             norms = np.linalg.norm(rnn_backward(upstream, cache)[0], axis=(0, 2))
+             """),
+        ),
+    ),
+    Case(
+        "lstm_classifier_from_h_n",  # nn.LSTM, its final hidden state h_n, answers spelled differently
+        (
+            ("BLOCK:build_sequence_classifier", """
+             class LSTMClassifier(nn.Module):
+                 def __init__(self):
+                     super().__init__()
+                     self.lstm = nn.LSTM(input_size=input_size, hidden_size=hidden_size, batch_first=True)
+                     self.head = nn.Linear(hidden_size, num_classes)
+
+                 def forward(self, x):
+                     _, (h_n, _) = self.lstm(x)
+                     return self.head(h_n[-1])
+
+             model = LSTMClassifier()
+             """),
+            ("optimizer = torch.optim.Adam(seq_model.parameters(), lr=0.02)\nshuffle = torch.Generator().manual_seed(1)\n"
+             "X_t, y_t = torch.from_numpy(X_train), torch.from_numpy(y_train)\nfor epoch in range(10):\n",
+             "optimizer = torch.optim.Adam(seq_model.parameters(), lr=0.02)\nshuffle = torch.Generator().manual_seed(1)\n"
+             "X_t, y_t = torch.from_numpy(X_train), torch.from_numpy(y_train)\nfor epoch in range(15):\n"),
+            ("ANSWER_RNN_PARAMS = 8 * 32 + 32 * 32 + 32  # SOLUTION", "ANSWER_RNN_PARAMS = 1312"),
+            ('ANSWER_LSTM_FIX = "b"  # SOLUTION', 'ANSWER_LSTM_FIX = " (B) "'),
+            ("ANSWER_VANISHING_BOUND = 0.5**10  # SOLUTION", "ANSWER_VANISHING_BOUND = 0.000977"),
+        ),
+    ),
+]
+
+
+def _grade(case: Case, directory: Path):
+    return grade_notebook(write_variant(SOLUTION, case, directory, CHECK_CELL_MARK), mode="submit")
+
+
+@pytest.fixture(scope="module")
+def solution_result(tmp_path_factory):
+    return _grade(Case("solution", ()), tmp_path_factory.mktemp("solution"))
+
+
+def test_solution_scores_full_marks(solution_result):
+    result = solution_result
+    assert result.max_score == 43, describe(result)
+    assert result.score == result.max_score, describe(result)
+    assert all(c.status == "ok" for c in result.cells), describe(result)
+    assert {t.suite for t in result.tests} == {"public", "hidden"}
+
+
+def test_enough_variants():
+    assert len(BUGS) >= 10 and len(ALTERNATIVES) >= 2
+    assert sorted(c.id for c in BUGS) == sorted(i for run in RUNS for i in run.id.split("+"))
+
+
+@pytest.mark.parametrize("case", RUNS, ids=[f"run{i}" for i in range(len(RUNS))])
+def test_bugs_are_caught(case: Case, tmp_path: Path, solution_result):
+    check_bug(case, _grade(case, tmp_path), {t.name for t in solution_result.tests})
+
+
+@pytest.mark.parametrize("case", ALTERNATIVES, ids=[c.id for c in ALTERNATIVES])
+def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path):
+    result = _grade(case, tmp_path)
+    assert result.score == result.max_score, f"{case.id}\n{describe(result)}"
+
+
+# --------------------------------------------------------------------------- cheap checks
+
+
+def test_variant_edits_apply_once():
+    """Every edit above still matches the solution exactly once (no grading)."""
+    check_edits_apply(SOLUTION, BUGS + RUNS + ALTERNATIVES, CHECK_CELL_MARK)
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reference_matches_torch():
+    """reference/rnn.py: the RNN (BPTT) against nn.RNN, the LSTM cell against nn.LSTMCell, clipping
+    against clip_grad_norm_, all in float64."""
+    torch = pytest.importorskip("torch")
+    ref = _load("rnn_reference", ROOT / "reference" / "rnn.py")
+    rng = np.random.default_rng(3)
+    x, h0 = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 4))
+    Wx, Wh, b = 0.5 * rng.standard_normal((3, 4)), 0.5 * rng.standard_normal((4, 4)), 0.5 * rng.standard_normal(4)
+    h, cache = ref.rnn_forward(x, h0, Wx, Wh, b)
+    dh = rng.standard_normal(h.shape)
+    grads = ref.rnn_backward(dh, cache)
+    rnn = torch.nn.RNN(3, 4, batch_first=True).double()
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(torch.from_numpy(Wx.T))
+        rnn.weight_hh_l0.copy_(torch.from_numpy(Wh.T))
+        rnn.bias_ih_l0.copy_(torch.from_numpy(b))
+        rnn.bias_hh_l0.zero_()
+    tx, th0 = torch.tensor(x, requires_grad=True), torch.tensor(h0[None], requires_grad=True)
+    out, _ = rnn(tx, th0)
+    out.backward(torch.from_numpy(dh))
+    np.testing.assert_allclose(h, out.detach().numpy(), rtol=1e-12, atol=1e-14)
+    expected = [tx.grad, th0.grad[0], rnn.weight_ih_l0.grad.T, rnn.weight_hh_l0.grad.T, rnn.bias_ih_l0.grad]
+    for mine, theirs in zip(grads, expected):
+        np.testing.assert_allclose(mine, theirs.numpy(), rtol=1e-10, atol=1e-12)
+
+    xl, hl, cl = rng.standard_normal((3, 2)), rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    Wxl, Whl, bl = rng.standard_normal((2, 16)), rng.standard_normal((4, 16)), rng.standard_normal(16)
+    next_h, next_c, lcache = ref.lstm_step_forward(xl, hl, cl, Wxl, Whl, bl)
+    dnh, dnc = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    lgrads = ref.lstm_step_backward(dnh, dnc, lcache)
+    cell = torch.nn.LSTMCell(2, 4).double()
+    with torch.no_grad():
+        cell.weight_ih.copy_(torch.from_numpy(Wxl.T))
+        cell.weight_hh.copy_(torch.from_numpy(Whl.T))
+        cell.bias_ih.copy_(torch.from_numpy(bl))
+        cell.bias_hh.zero_()
+    tx, th, tc = (torch.tensor(a, requires_grad=True) for a in (xl, hl, cl))
+    t_h, t_c = cell(tx, (th, tc))
+    (t_h * torch.from_numpy(dnh) + t_c * torch.from_numpy(dnc)).sum().backward()
+    np.testing.assert_allclose(next_h, t_h.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(next_c, t_c.detach().numpy(), rtol=1e-12, atol=1e-14)
+    expected = [tx.grad, th.grad, tc.grad, cell.weight_ih.grad.T, cell.weight_hh.grad.T, cell.bias_ih.grad]
+    for mine, theirs in zip(lgrads, expected):
+        np.testing.assert_allclose(mine, theirs.numpy(), rtol=1e-10, atol=1e-12)
+
+    g = {"a": 3 * rng.standard_normal((3, 3)), "b": rng.standard_normal(2)}
+    params = [torch.zeros(v.shape, dtype=torch.float64, requires_grad=True) for v in g.values()]
+    for p, v in zip(params, g.values()):
+        p.grad = torch.from_numpy(v.copy())
+    total = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
+    clipped, mine = ref.clip_grad_norm(g, 1.0)
+    assert abs(mine - total) < 1e-12 * total
+    for p, v in zip(params, clipped.values()):
+        np.testing.assert_allclose(v, p.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_committed_notebooks_match_the_generator():
+    """make_notebooks.py was re-run after its last change (the .ipynb files are committed)."""
+    make = _load("rnn_make_notebooks", ASSIGNMENT / "make_notebooks.py")
+    for path, starter in [(SOLUTION, False), (STARTER, True)]:
+        on_disk = nbformat.read(str(path), as_version=4)
+        built = make.build(starter)
+        assert [c.source for c in on_disk.cells] == [c.source for c in built.cells], (
+            f"{path.name} differs from make_notebooks.py; run it again"
+        )
