@@ -63,21 +63,34 @@ def _digits():
     return split.X_train, split.y_train
 
 
+def _run_sweep(submission, reference):
+    X, y = _digits()
+    rule = remote_rule(submission, "sgd_momentum", time.monotonic() + SWEEP_SECONDS)
+    try:
+        finals = reference.run_sweep(X, y, LEARNING_RATES, rule, extra_config={"momentum": MOMENTUM}, **PROTOCOL)
+    except _Deadline:
+        raise AssertionError(f"the judge's re-run of the sweep with your sgd_momentum took more than "
+                             f"{SWEEP_SECONDS:g} s") from None
+    net = reference.TwoLayerNet(X.shape[1], PROTOCOL["hidden_dim"], 10, seed=PROTOCOL["seed"])
+    return finals, net.loss(X, y)[0]
+
+
 def judge_sweep(submission, reference):
-    """{rate: last epoch's mean loss} and the initial loss, from the judge's run with the student's sgd_momentum."""
+    """{rate: last epoch's mean loss} and the initial loss, from the judge's run with the student's sgd_momentum.
+
+    Run once per grading; a failure (the student's rule raising, a malformed reply, the time
+    limit) is kept too and given to every test that needs the run, without running it again.
+    """
     key = id(submission)
     if key not in _SWEEPS:
-        X, y = _digits()
-        rule = remote_rule(submission, "sgd_momentum", time.monotonic() + SWEEP_SECONDS)
         try:
-            finals = reference.run_sweep(X, y, LEARNING_RATES, rule, extra_config={"momentum": MOMENTUM},
-                                         **PROTOCOL)
-        except _Deadline:
-            raise AssertionError(f"the judge's re-run of the sweep with your sgd_momentum took more than "
-                                 f"{SWEEP_SECONDS:g} s") from None
-        net = reference.TwoLayerNet(X.shape[1], PROTOCOL["hidden_dim"], 10, seed=PROTOCOL["seed"])
-        _SWEEPS[key] = (finals, net.loss(X, y)[0])
-    return _SWEEPS[key]
+            _SWEEPS[key] = _run_sweep(submission, reference)
+        except Exception as e:
+            _SWEEPS[key] = e
+    got = _SWEEPS[key]
+    if isinstance(got, Exception):
+        raise got.with_traceback(None)
+    return got
 
 
 def _fmt(finals, initial, reference):
