@@ -358,6 +358,24 @@ def test_reference_rules_match_torch(rule):
     np.testing.assert_allclose(w, p.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("rule", ["sgd", "sgd_momentum", "rmsprop", "adam"])
+def test_flat_training_is_per_parameter_training(rule):
+    """train_flat (one rule call per step on the flattened parameters, as the judge's sweep runs)
+    computes exactly what train (one config per parameter) computes."""
+    from grader import datasets
+
+    ref = _load("optim_reference", ROOT / "reference" / "optim.py")
+    split = datasets.load("digits")
+    X, y = split.X_train[:300], split.y_train[:300]
+    config = {"learning_rate": 0.01, "weight_decay": 0.01}
+    nets = [ref.TwoLayerNet(64, 20, 10, seed=4) for _ in range(2)]
+    a = ref.train(nets[0], X, y, ref.RULES[rule], config, 2, 32, 5)
+    b = ref.train_flat(nets[1], X, y, ref.RULES[rule], config, 2, 32, 5)
+    assert a == b
+    for k in nets[0].params:
+        assert np.array_equal(nets[0].params[k], nets[1].params[k]), k
+
+
 def test_sweep_verdicts_have_margins():
     """The shipped grid's verdicts are far from the divergence threshold, so no CPU flips them."""
     from grader import datasets

@@ -2,7 +2,9 @@
 
 The judge's runs use the reference training loop and two-layer net (reference/optim.py, the
 same net as the notebook's) on the public digits training set, and call the STUDENT's
-`sgd_momentum` in the worker for every parameter update. So:
+`sgd_momentum` in the worker for every parameter update (the sweep calls it once per step on
+all the parameters flattened into one vector, `reference.train_flat`: for an element-wise rule,
+as all four are, the same computation in a quarter of the calls). So:
 
 * `train` is checked by running the student's `train` (in the worker) and the judge's loop
   with the same student update rule: only the loop can make them differ;
@@ -67,7 +69,8 @@ def _run_sweep(submission, reference):
     X, y = _digits()
     rule = remote_rule(submission, "sgd_momentum", time.monotonic() + SWEEP_SECONDS)
     try:
-        finals = reference.run_sweep(X, y, LEARNING_RATES, rule, extra_config={"momentum": MOMENTUM}, **PROTOCOL)
+        finals = reference.run_sweep(X, y, LEARNING_RATES, rule, extra_config={"momentum": MOMENTUM}, flat=True,
+                                     **PROTOCOL)
     except _Deadline:
         raise AssertionError(f"the judge's re-run of the sweep with your sgd_momentum took more than "
                              f"{SWEEP_SECONDS:g} s") from None
