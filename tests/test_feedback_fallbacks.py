@@ -210,3 +210,13 @@ def test_cli_keeps_the_result_when_the_page_cannot_be_made(monkeypatch):
     assert "the feedback page could not be made (MemoryError)" in page
     assert updated.errors == (*res.errors, "the feedback page could not be made (MemoryError)")
     assert updated.score == res.score
+
+
+def test_rerendering_a_stored_result_does_not_repeat_its_errors():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("![x](attachment:gone.png)"),
+                                         nbformat.v4.new_code_cell("x = 1")])
+    res, page = build(nb)
+    stored = page.result_with_errors(res)
+    again = build_feedback(stored, nb, templates=TEMPLATES, now=NOW)
+    assert again.result_with_errors(stored) == stored
+    assert Page(again.html).text.count("it refers to a missing attachment 'gone.png'") == 2  # the list, the cell

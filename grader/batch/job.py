@@ -220,9 +220,11 @@ def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, 
         if options.get("feedback", True):
             from grader.feedback import build_feedback
 
-            feedback = build_feedback(result, nb, templates=judge.templates,
-                                      instructor=bool(options.get("instructor")),
-                                      adjustments=_adjustments(result, options)).html
+            page = build_feedback(result, nb, templates=judge.templates,
+                                  instructor=bool(options.get("instructor")),
+                                  adjustments=_adjustments(result, options))
+            feedback = page.html
+            result = page.result_with_errors(result)  # cells the page could not show, in result.json too
         status, reason, tb = "graded", "", ""
         if isinstance(result.extra, dict) and result.extra.get("grading_failed"):
             status = "error"

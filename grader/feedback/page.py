@@ -53,7 +53,8 @@ class FeedbackPage:
             return result
         import dataclasses
 
-        return dataclasses.replace(result, errors=(*result.errors, *(f"feedback page: {e}" for e in self.errors)))
+        new = [line for e in self.errors if (line := f"feedback page: {e}") not in result.errors]
+        return dataclasses.replace(result, errors=(*result.errors, *new)) if new else result
 
 
 def fmt_points(x: Any) -> str:
@@ -212,7 +213,7 @@ def build_feedback(
     errors = [clean_text(truncate(str(e), MAX_OUTPUT_CHARS, "error")) for e in result.errors[:MAX_ERRORS]]
     if len(result.errors) > MAX_ERRORS:
         errors.append(f"... and {len(result.errors) - MAX_ERRORS} more grading errors")
-    errors += [clean_text(e) for e in render_errors]
+    errors += [clean_text(e) for e in render_errors if f"feedback page: {e}" not in result.errors]  # a re-render
 
     title = result.extra.get("title") if isinstance(result.extra, dict) else None
     key = str(templates.resolve())
