@@ -35,6 +35,19 @@ MASKED_FORWARD = ("test_attention_forward_causal", "test_attention_forward_paddi
 MHA = ("test_mha_self_attention", "test_mha_cross_attention", "test_mha_masks", "test_mha_weights_per_head")
 SCORES = "    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(d)\n    if mask"
 
+# part 2: fine-tuning
+ACCURACY = ("test_ft_model_accuracy", "test_ft_model_beats_training_from_scratch")
+MATCHES = "test_finetune_matches_the_judges_run"
+FINETUNE_TESTS = ("test_finetune_keeps_encoder", "test_finetune_trains_head", MATCHES, "test_finetune_seeded",
+                  "test_finetune_small")
+FT_MODEL_TESTS = ("test_ft_model_encoder_unchanged", "test_ft_model_head", *ACCURACY)
+FREEZE = "    for p in model.parameters():\n        p.requires_grad = False\n"
+NEW_HEAD = "    model.head = nn.Linear(model.head.in_features, num_classes)\n"
+ENCODER_EVAL = "        model.train()\n        model.encoder.eval()\n"
+SHUFFLE = "        for idx in torch.randperm(len(X), generator=generator).split(batch_size):\n"
+FT_MODEL = "ft_model = prepare_for_finetuning(load_pretrained_transformer(), num_classes=5)\n"
+HEAD_DIFFERS = "head.weight after finetune(..., epochs=5, lr=0.1, batch_size=100, seed=0): max relative error"
+
 BUGS = [
     Case(
         "softmax_without_max_shift",
@@ -83,36 +96,12 @@ BUGS = [
         {"test_causal_mask": "causal_mask(4)[0, 1] is True: query i may attend to the keys j <= i only"},
     ),
     Case(
-        "padding_mask_keeps_one_pad_key",
-        (("    mask = (np.arange(L)[None, :] < lengths[:, None])[:, None, :]\n",
-          "    mask = (np.arange(L)[None, :] <= lengths[:, None])[:, None, :]\n"),),
-        {"test_padding_mask": "padding_mask([3, 1, 5, 4], 5)[0, 0, 3] is True"},
-    ),
-    Case(
         "backward_softmax_without_row_sum",  # treats the softmax as elementwise
         (("    dscores = weights * (dweights - np.sum(dweights * weights, axis=-1, keepdims=True))\n",
           "    dscores = weights * dweights\n"),),
         {
             "test_attention_backward_dq": "dq (q (2, 4, 3), k (2, 6, 3), v (2, 6, 5), padding mask)",
             "test_attention_backward_dk": "dk (q (2, 4, 3), k (2, 6, 3), v (2, 6, 5), padding mask)",
-            "test_attention_backward_numeric": "dq (q (2, 4, 3), padding & causal mask, vs numeric gradient)",
-        },
-    ),
-    Case(
-        "backward_dk_without_scale",
-        (("    dk = np.swapaxes(dscores, -1, -2) @ q / np.sqrt(d)\n", "    dk = np.swapaxes(dscores, -1, -2) @ q\n"),),
-        {
-            "test_attention_backward_dk": "dk (q (2, 4, 3), k (2, 6, 3), v (2, 6, 5), padding mask): max relative error",
-            "test_attention_backward_numeric": "dk (q (2, 4, 3), padding & causal mask, vs numeric gradient)",
-        },
-    ),
-    Case(
-        "backward_softmax_row_sum_over_the_queries",
-        (("    dscores = weights * (dweights - np.sum(dweights * weights, axis=-1, keepdims=True))\n",
-          "    dscores = weights * (dweights - np.sum(dweights * weights, axis=-2, keepdims=True))\n"),),
-        {
-            "test_attention_backward_dq": "dq (q (2, 4, 3), k (2, 6, 3), v (2, 6, 5), padding mask): max relative error",
-            "test_attention_backward_dk": "dk (q (2, 4, 3), k (2, 6, 3), v (2, 6, 5), padding mask): max relative error",
             "test_attention_backward_numeric": "dq (q (2, 4, 3), padding & causal mask, vs numeric gradient)",
         },
     ),
@@ -135,11 +124,6 @@ BUGS = [
         },
     ),
     Case(
-        "mha_without_output_projection",
-        (('    out = concat @ params["W_o"].T + params["b_o"]\n', "    out = concat\n"),),
-        {t: "out (" for t in MHA[:3]},
-    ),
-    Case(
         "mha_keys_from_the_queries",  # self-attention only: cross-attention takes k and v from x_kv
         (('    k = (x_kv @ params["W_k"].T', '    k = (x_q @ params["W_k"].T'),
          ('    v = (x_kv @ params["W_v"].T', '    v = (x_q @ params["W_v"].T'),
@@ -150,15 +134,6 @@ BUGS = [
         },
         # the padding mask of the keys (2, 1, 1, 6) meets scores over the queries (2, 2, 4, 4): numpy raises
         frozenset({"test_mha_weights_per_head"}),
-    ),
-    Case(
-        "positional_sin_and_cos_swapped",
-        (("    pe[:, 0::2] = np.sin(positions * frequencies)\n    pe[:, 1::2] = np.cos(positions * frequencies)\n",
-          "    pe[:, 0::2] = np.cos(positions * frequencies)\n    pe[:, 1::2] = np.sin(positions * frequencies)\n"),),
-        {
-            "test_positional_encoding": "positional_encoding(1, 2): max relative error",
-            "test_positional_encoding_small": "positional_encoding(2, 4)",
-        },
     ),
     Case(
         "positional_exponent_i_over_d",  # 10000^(i/d) for pair i instead of 10000^(2i/d)
@@ -178,11 +153,6 @@ BUGS = [
             "test_layer_norm_small": "layer norm of [1, 2, 3, 4]",
         },
         frozenset({"test_layer_norm_backward_dgamma_dbeta", "test_layer_norm_backward_numeric"}),
-    ),
-    Case(
-        "layer_norm_dgamma_summed_over_the_first_axis_only",
-        (("    axes = tuple(range(dout.ndim - 1))\n", "    axes = 0\n"),),
-        {"test_layer_norm_backward_dgamma_dbeta": "layer norm dgamma (x (2, 3, 8)): shape (3, 8), expected (8,)"},
     ),
     Case(
         "layer_norm_dx_without_the_xhat_term",
@@ -212,10 +182,71 @@ BUGS = [
         ),
         {**{t: "must be written without torch" for t in ATTENTION_FORWARD}, **{t: "without torch" for t in MHA}},
     ),
+    # ---- part 2
     Case(
-        "answer_torch_padding_mask_wrong",
-        (('ANSWER_TORCH_PADDING_MASK = "a"  # SOLUTION', 'ANSWER_TORCH_PADDING_MASK = "b"'),),
-        {"test_answer_torch_padding_mask": "ANSWER_TORCH_PADDING_MASK = 'b' is not correct"},
+        "prepare_does_not_freeze",
+        ((FREEZE, ""),),
+        {
+            "test_prepare_freezes_encoder": "requires_grad is True after prepare_for_finetuning",
+            "test_finetune_keeps_encoder": "changed during finetune",
+            "test_ft_model_encoder_unchanged": "differs from the checkpoint: the encoder must stay frozen",
+            "test_prepare_small": "trainable parameters after prepare_for_finetuning",
+        },
+        frozenset({MATCHES, "test_finetune_seeded", *ACCURACY}),
+    ),
+    Case(
+        "prepare_keeps_the_pretrained_head",  # "it has 5 outputs already": unfreezes the 0-4 head
+        ((NEW_HEAD, "    model.head.requires_grad_(True)\n"),),
+        {
+            "test_prepare_head_shape": "head.weight has shape (5, 48), expected (3, 48)",
+            "test_prepare_head_is_new_and_trainable": "head.weight is still the pretrained head",
+            "test_prepare_small": "new head: 48 -> 5, expected 48 -> 3",
+            "test_finetune_small": "expected shape (4, 2), got shape (4, 5)",
+        },
+        frozenset(ACCURACY),
+    ),
+    Case(
+        "finetune_encoder_left_in_train_mode",  # dropout stays on in the frozen encoder
+        ((ENCODER_EVAL, "        model.train()\n"),),
+        {MATCHES: HEAD_DIFFERS},
+        frozenset({"test_finetune_seeded", *ACCURACY}),
+    ),
+    Case(
+        "finetune_with_adam",
+        (("    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9)\n",
+          "    optimizer = torch.optim.Adam(params, lr=lr)\n"),),
+        {MATCHES: HEAD_DIFFERS},
+        frozenset(ACCURACY),
+    ),
+    Case(
+        "finetune_unseeded_shuffle",
+        ((SHUFFLE, "        for idx in torch.randperm(len(X)).split(batch_size):\n"),),
+        {"test_finetune_seeded": "differs between two runs from the same model"},
+    ),
+    Case(
+        "finetune_without_optimizer_step",
+        (("            optimizer.step()\n", ""),),
+        {
+            "test_finetune_trains_head": "head.weight did not change during finetune",
+            MATCHES: HEAD_DIFFERS,
+            "test_ft_model_accuracy": "ft_model accuracy on held-out digits 5-9",
+            "test_ft_model_beats_training_from_scratch": "the same network trained from scratch",
+        },
+        frozenset({"test_finetune_seeded"}),  # an untrained head is the same for every seed
+    ),
+    Case(
+        "ft_model_without_pretrained_weights",  # the architecture, but random frozen weights
+        ((FT_MODEL, "ft_model = prepare_for_finetuning(RowTransformer(num_classes=5), num_classes=5)\n"),),
+        {
+            "test_ft_model_encoder_unchanged": "differs from the checkpoint",
+            "test_ft_model_accuracy": "ft_model accuracy on held-out digits 5-9",
+            "test_ft_model_beats_training_from_scratch": "not above",
+        },
+    ),
+    Case(
+        "answer_frozen_dropout_wrong",
+        (('ANSWER_FROZEN_DROPOUT = "c"  # SOLUTION', 'ANSWER_FROZEN_DROPOUT = "a"'),),
+        {"test_answer_frozen_dropout": "ANSWER_FROZEN_DROPOUT = 'a' is not correct"},
     ),
 ]
 
@@ -244,7 +275,7 @@ ALTERNATIVES = [
         ),
     ),
     Case(
-        "mha_one_head_at_a_time",
+        "mha_one_head_at_a_time_layer_norm_by_the_chain_rule_positions_by_loops",
         (
             (
                 "BLOCK:multi_head_attention_forward",
@@ -264,11 +295,6 @@ ALTERNATIVES = [
                 weights = np.stack(all_weights, axis=1)
                 """,
             ),
-        ),
-    ),
-    Case(
-        "layer_norm_backward_by_the_chain_rule_and_loops_for_positions",
-        (
             (
                 "BLOCK:layer_norm_backward",
                 """
@@ -292,6 +318,40 @@ ALTERNATIVES = [
                     for i in range(0, d, 2):
                         angle = p * np.exp(-np.log(10000.0) * i / d)
                         pe[p, i], pe[p, i + 1] = np.sin(angle), np.cos(angle)
+                """,
+            ),
+        ),
+    ),
+    Case(
+        "finetune_whole_model_in_eval_mode",  # the head has no dropout: eval() everywhere is the same
+        ((ENCODER_EVAL, "        model.eval()\n"),),
+    ),
+    Case(
+        "finetune_with_a_dataloader",
+        (
+            (
+                "BLOCK:prepare_for_finetuning",
+                """
+                model.requires_grad_(False)
+                model.head = nn.Linear(model.head.in_features, num_classes)
+                """,
+            ),
+            (
+                "BLOCK:finetune",
+                """
+                dataset = torch.utils.data.TensorDataset(torch.from_numpy(np.asarray(X, dtype=np.float32)),
+                                                         torch.from_numpy(np.asarray(y, dtype=np.int64)))
+                loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                                                     generator=torch.Generator().manual_seed(seed))
+                optimizer = torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()),
+                                            lr=lr, momentum=0.9)
+                loss_fn = nn.CrossEntropyLoss()
+                model.eval()
+                for epoch in range(epochs):
+                    for xb, yb in loader:
+                        optimizer.zero_grad()
+                        loss_fn(model(xb), yb).backward()
+                        optimizer.step()
                 """,
             ),
         ),

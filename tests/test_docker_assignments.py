@@ -1,6 +1,6 @@
 """Every shipped assignment's solution gets full marks under the Docker sandbox too.
 
-The torch assignments (cnn, regularization, finetune) exercise what the backprop checks do not:
+The torch assignments (cnn, regularization, finetune, attention) exercise what the backprop checks do not:
 torch inside the image, public data files such as the finetune checkpoint, and handles to
 nn.Modules across the container boundary.
 """

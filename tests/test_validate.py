@@ -59,7 +59,7 @@ def test_validate_passes_for_the_shipped_course(tmp_path: Path) -> None:
     expected = {"backprop": ("solution 45/45; starter 0/45", "tests: 5 public, 36 hidden"),
                 "cnn": ("solution 31/31; starter 0/31", "tests: 5 public, 22 hidden"),
                 "regularization": ("solution 44/44; starter 0/44", "tests: 5 public, 29 hidden"),
-                "attention": ("solution 40/40; starter 0/40", "tests: 6 public, 24 hidden"),
+                "attention": ("solution 62/62; starter 1/62", "tests: 9 public, 37 hidden"),
                 "optim": ("solution 43/43; starter 0/43", "tests: 5 public, 30 hidden"),
                 "rnn": ("solution 43/43; starter 0/43", "tests: 5 public, 23 hidden"),
                 # finetune's torchvision test skips itself (0 points) where torchvision is missing

@@ -53,7 +53,10 @@ fine-tune a small pretrained Transformer encoder on a new task.
 your functions with `torch.nn.functional.scaled_dot_product_attention`,
 `torch.nn.MultiheadAttention` (with your weights mapped onto it) and
 `torch.nn.functional.layer_norm` on fresh random inputs in float64, masks included, and check
-your gradients numerically.
+your gradients numerically. In part 2 they fine-tune with your code and check that the frozen
+encoder is bit-for-bit the checkpoint's afterwards, that the new head has the right shape and
+is the one the judge's own fine-tuning gives from the same start, and measure `ft_model` on
+held-out digits against a network trained from scratch with the same budget.
 """)
 
 code(r"""
@@ -411,10 +414,217 @@ print("layer norm dx, dgamma, dbeta vs torch",
 print("positional encoding, positions 0 and 1:\n", positional_encoding(2, 6))
 ''')
 
-# PART 2 (the pretrained Transformer) goes here.
+# --------------------------------------------------------------------------- part 2: fine-tuning
 
 md(r"""
-## Short questions
+# Part 2: fine-tuning a pretrained Transformer encoder
+
+Large Transformers such as BERT are **pretrained** once on a big task and then **fine-tuned**
+on many small ones. Here is a tiny one: `RowTransformer` reads an 8x8 digit as a *sequence*
+of its 8 rows (8 pixels each), and was pretrained on the digits **0-4**, BERT-style:
+
+* each row is a token: `embed`, an `nn.Linear(8, 48)`, maps it to 48 features, and a learned
+  **[CLS] token** is put in front of the sequence (9 tokens);
+* sinusoidal positional encodings (your formula from section 4) are added, so the model knows
+  which row is which;
+* two `nn.TransformerEncoderLayer`s (4-head self-attention, layer norm, a feed-forward layer,
+  dropout 0.1; pre-norm) mix the tokens; `norm` is a final `nn.LayerNorm`;
+* the classifier `head`, an `nn.Linear(48, 5)`, reads the [CLS] token's output;
+* besides classifying, the pretraining hid two random rows of every image and made the
+  encoder reconstruct them, as BERT's masked-language-model task hides words. That keeps its
+  features general enough to describe digits it never saw.
+
+Your task: recognise the digits **5-9** with only **20 labelled images per class**: freeze the
+encoder, put a new head on it and train only the head.
+
+The weights are in `data/transformer_digits04.pt`, a `state_dict` (on your own machine run
+`grade data attention` once to get it). Load checkpoints with `torch.load(...,
+weights_only=True)`: a `.pt` file is a pickle, and unpickling an untrusted file can run
+arbitrary code, while `weights_only=True` only rebuilds tensors. Do not change the next cell:
+the checkpoint's names and shapes must match this class.
+""")
+
+code(r'''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(1)  # small model: one thread is fastest, and results do not depend on the machine
+
+
+def sinusoidal_positions(L, d):
+    """positional_encoding in torch (float32), for the network."""
+    position = torch.arange(L, dtype=torch.float32)[:, None]
+    angle = position / 10000.0 ** (torch.arange(0, d, 2, dtype=torch.float32) / d)
+    pe = torch.zeros(L, d)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle)
+    return pe
+
+
+class RowTransformer(nn.Module):
+    """A Transformer encoder over the 8 rows of an 8x8 digit (N, 8, 8), with a [CLS] token."""
+
+    def __init__(self, num_classes=5, rows=8, row_size=8, d_model=48, num_heads=4, num_layers=2,
+                 dim_feedforward=96, dropout=0.1):
+        super().__init__()
+        self.embed = nn.Linear(row_size, d_model)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model))
+        self.register_buffer("positions", sinusoidal_positions(rows + 1, d_model), persistent=False)
+        layer = nn.TransformerEncoderLayer(d_model, num_heads, dim_feedforward, dropout, batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, num_classes)
+
+    def tokens(self, x):
+        """[CLS] and the embedded rows, plus positions: (N, rows + 1, d_model)."""
+        cls = self.cls_token.expand(x.shape[0], -1, -1)
+        return torch.cat([cls, self.embed(x)], dim=1) + self.positions
+
+    def features(self, x):
+        """The encoder's [CLS] output, layer-normed: (N, d_model)."""
+        return self.norm(self.encoder(self.tokens(x))[:, 0])
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def load_pretrained_transformer(path="data/transformer_digits04.pt"):
+    """RowTransformer with the weights pretrained on the digits 0-4 (a fresh copy on every call)."""
+    model = RowTransformer(num_classes=5)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model
+''')
+
+code(r'''
+pretrained = load_pretrained_transformer()
+print(pretrained.head)
+print("parameters:", sum(p.numel() for p in pretrained.parameters()))
+print("dropout layers:", [name for name, m in pretrained.named_modules() if isinstance(m, nn.Dropout)])
+''')
+
+md(r"""
+## 6. Freeze the encoder, replace the head
+
+With 100 labelled images, training all ~39,000 parameters would fit those images and wash
+out what the encoder learned. Frozen, the encoder is a fixed feature extractor that maps each
+image to 48 features, and only a linear classifier on them is learned (245 parameters).
+
+A parameter is frozen with `p.requires_grad = False`: autograd computes no gradient for it,
+so no optimizer can change it. The old `head` maps to the classes 0-4 and means nothing for
+5-9: put a **new** `nn.Linear(in_features, num_classes)` in its place, reading `in_features`
+from the old layer (`model.head.in_features`). A fresh layer's parameters require gradients.
+
+Write `prepare_for_finetuning(model, num_classes)`: freeze **every** pretrained parameter,
+replace `head`, return the model. Afterwards only `head.weight` and `head.bias` may require
+gradients.
+""")
+
+code(r'''
+def prepare_for_finetuning(model, num_classes):
+    """Freeze every parameter of `model` and replace model.head with a new, trainable
+    nn.Linear(model.head.in_features, num_classes). Returns the model."""
+    # BEGIN SOLUTION
+    for p in model.parameters():
+        p.requires_grad = False
+    model.head = nn.Linear(model.head.in_features, num_classes)
+    # END SOLUTION
+    return model
+''')
+
+md(r"""
+## 7. Train the head, with the frozen encoder in eval mode
+
+The loop is the usual one (cross-entropy, minibatches, an optimizer) with two fine-tuning rules:
+
+**Optimise only what is trainable:** `[p for p in model.parameters() if p.requires_grad]`.
+
+**The frozen encoder runs in `eval()` mode.** `requires_grad = False` stops the optimizer, but
+not the encoder's **dropout**: in `train()` mode every `nn.Dropout` zeroes 10% of the features
+at random, anew at every forward pass. A frozen encoder gains nothing from that noise (its
+weights do not learn), and the head would be trained on noisy features but used on clean
+ones. So keep every frozen part in `eval()` mode while training the head (here the head has no
+dropout, so `model.eval()` for the whole loop is the simplest way; `model.train()` followed by
+`model.encoder.eval()` is the same here and still right when the head has layers that behave
+differently in training).
+
+**Your API.** `finetune(model, X, y, epochs, lr, batch_size, seed)` takes numpy arrays: `X`
+float32 sequences `(N, 8, 8)`, `y` int64 labels `(N,)`. Use
+`torch.optim.SGD(params, lr=lr, momentum=0.9)` and cross-entropy; shuffle every epoch with
+`torch.randperm(N, generator=torch.Generator().manual_seed(seed))` (one generator for the
+whole run) and take minibatches of `batch_size` in that order. The same seed must give the same
+head: the judge repeats your fine-tuning with its own code from the same starting head and
+compares. Return the model in `eval()` mode.
+""")
+
+code(r'''
+def finetune(model, X, y, epochs, lr, batch_size, seed):
+    """Train the parameters of `model` that require gradients on numpy arrays X (N, 8, 8) float32
+    and y (N,) int64, with SGD (momentum 0.9) and cross-entropy in seeded minibatches, the frozen
+    encoder in eval() mode. Returns the model in eval() mode."""
+    # BEGIN SOLUTION
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    y = torch.as_tensor(np.asarray(y, dtype=np.int64))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9)
+    generator = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        model.train()
+        model.encoder.eval()
+        for idx in torch.randperm(len(X), generator=generator).split(batch_size):
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    # END SOLUTION
+    return model
+''')
+
+md(r"""
+## 8. Fine-tune on the digits 5-9
+
+`data/digits59_few_train.npz` holds the labelled images: `X` is `(100, 64)` (8x8 pixels in
+`[0, 1]`, flattened), `y` is `(100,)` with labels `0..4` meaning the digits `5..9`
+(label = digit - 5), 20 per class. The judge keeps other images of the digits 5-9 and measures
+`ft_model` on them.
+
+The budget is fixed: `EPOCHS`, `LR`, `BATCH_SIZE` and `SEED` below. The judge trains a
+`RowTransformer` **from scratch** (random weights, every layer trainable) on the same 100
+images with the same budget; your fine-tuned model must beat it clearly. Seed the new head:
+call `torch.manual_seed(SEED)` before `prepare_for_finetuning`. Leave the fine-tuned network
+in **`ft_model`**.
+""")
+
+code(r'''
+data = np.load("data/digits59_few_train.npz")
+X_few = data["X"].astype(np.float32).reshape(-1, 8, 8)  # (100, 8, 8): 8 rows of 8 pixels
+y_few = data["y"].astype(np.int64)                      # 0..4 = the digits 5..9
+print("labelled images:", X_few.shape, "per class:", np.bincount(y_few))
+
+EPOCHS, LR, BATCH_SIZE, SEED = 10, 0.1, 20, 0
+
+
+def predict(model, X):
+    """Class predictions (N,) of `model` in eval mode for a numpy batch X (N, 8, 8)."""
+    model.eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(np.asarray(X, dtype=np.float32))).argmax(dim=1).numpy()
+''')
+
+code(r'''
+# Fine-tune the pretrained network on (X_few, y_few) with the budget above; leave it in `ft_model`.
+# BEGIN SOLUTION
+torch.manual_seed(SEED)
+ft_model = prepare_for_finetuning(load_pretrained_transformer(), num_classes=5)
+ft_model = finetune(ft_model, X_few, y_few, epochs=EPOCHS, lr=LR, batch_size=BATCH_SIZE, seed=SEED)
+# END SOLUTION
+print("training accuracy:", np.mean(predict(ft_model, X_few) == y_few))
+''')
+
+md(r"""
+## 9. Short questions
 
 Answer by assigning the globals below: a number as a plain Python number, multiple-choice
 answers as one letter in a string, e.g. `"a"`.
@@ -432,12 +642,22 @@ answers as one letter in a string, e.g. `"a"`.
    * (b) key `j` of sequence `n` may be attended to
    * (c) query `j` of sequence `n` is padding
    * (d) the weights of key `j` are doubled
+4. `ANSWER_TRAINABLE_PARAMS`: how many trainable parameters does
+   `prepare_for_finetuning(load_pretrained_transformer(), num_classes=5)` leave?
+5. `ANSWER_FROZEN_DROPOUT`: every encoder parameter is frozen, but `finetune` leaves the encoder
+   in `train()` mode. What happens?
+   * (a) nothing: frozen layers behave the same in both modes
+   * (b) the frozen weights change anyway
+   * (c) dropout keeps zeroing random features at every forward pass, so the head is trained on noisy features that differ from the clean ones it sees in eval() mode
+   * (d) the gradients of the head become zero
 """)
 
 code(r'''
 ANSWER_MHA_PARAMS = 4 * 48 * 48 + 4 * 48  # SOLUTION
 ANSWER_WHY_SCALE = "b"  # SOLUTION
 ANSWER_TORCH_PADDING_MASK = "a"  # SOLUTION
+ANSWER_TRAINABLE_PARAMS = 48 * 5 + 5  # SOLUTION
+ANSWER_FROZEN_DROPOUT = "c"  # SOLUTION
 ''')
 
 

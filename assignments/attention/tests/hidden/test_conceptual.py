@@ -24,3 +24,17 @@ def test_answer_why_scale(submission):
 def test_answer_torch_padding_mask(submission):
     """ANSWER_TORCH_PADDING_MASK: what True means in nn.MultiheadAttention's key_padding_mask."""
     assert_answer_choice(submission, "ANSWER_TORCH_PADDING_MASK", "a")
+
+
+@pytest.mark.points(1)
+@pytest.mark.visibility("visible")
+def test_answer_trainable_params(submission):
+    """ANSWER_TRAINABLE_PARAMS: the trainable parameters left by prepare_for_finetuning(model, 5)."""
+    assert_answer_number(submission, "ANSWER_TRAINABLE_PARAMS", 48 * 5 + 5, rtol=0.0, atol=0.0)
+
+
+@pytest.mark.points(1)
+@pytest.mark.visibility("visible")
+def test_answer_frozen_dropout(submission):
+    """ANSWER_FROZEN_DROPOUT: what train() mode does to a frozen encoder with dropout."""
+    assert_answer_choice(submission, "ANSWER_FROZEN_DROPOUT", "c")

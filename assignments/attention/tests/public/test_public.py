@@ -79,3 +79,51 @@ def test_layer_norm_small(submission):
     out, _ = submission.layer_norm_forward(x, np.ones(4), np.zeros(4), 1e-5)
     expected = (x - 2.5) / np.sqrt(1.25 + 1e-5)
     assert_close(out, expected, rtol=1e-12, atol=1e-12, name="layer norm of [1, 2, 3, 4]")
+
+
+def _trainable(submission, model):
+    torch = submission.torch
+    return sorted(name for name, p in torch.builtins.list(model.named_parameters()) if p.requires_grad)
+
+
+@pytest.mark.points(1)
+@pytest.mark.visibility("visible")
+def test_pretrained_transformer_loads(submission):
+    """load_pretrained_transformer() gives the RowTransformer with the checkpoint's 5-class head."""
+    model = submission.load_pretrained_transformer()
+    assert (model.head.in_features, model.head.out_features) == (48, 5), (
+        f"pretrained head: {model.head.in_features} -> {model.head.out_features}, expected 48 -> 5; "
+        "is data/transformer_digits04.pt there? (grade data attention)"
+    )
+
+
+@pytest.mark.points(1)
+@pytest.mark.visibility("visible")
+def test_prepare_small(submission):
+    """After prepare_for_finetuning(model, 3) only head.weight (3, 48) and head.bias (3,) require gradients."""
+    model = submission.prepare_for_finetuning(submission.load_pretrained_transformer(), 3)
+    assert model is not None, "prepare_for_finetuning must return the model"
+    trainable = _trainable(submission, model)
+    assert trainable == ["head.bias", "head.weight"], (
+        f"trainable parameters after prepare_for_finetuning: {trainable[:5]}, expected ['head.bias', 'head.weight']"
+    )
+    assert (model.head.in_features, model.head.out_features) == (48, 3), (
+        f"new head: {model.head.in_features} -> {model.head.out_features}, expected 48 -> 3"
+    )
+
+
+@pytest.mark.points(1)
+@pytest.mark.visibility("visible")
+def test_finetune_small(submission):
+    """finetune takes numpy arrays and returns the model, whose scores for 4 sequences have shape (4, 2)."""
+    model = submission.prepare_for_finetuning(submission.load_pretrained_transformer(), 2)
+    X = np.linspace(0.0, 1.0, 8 * 64, dtype=np.float32).reshape(8, 8, 8)
+    y = np.array([0, 1] * 4, dtype=np.int64)
+    model = submission.finetune(model, X, y, 1, 0.01, 4, 0)
+    assert model is not None, "finetune must return the model"
+    model.eval()
+    out = model(submission.torch.from_numpy(X[:4])).detach().numpy()
+    assert isinstance(out, np.ndarray) and out.shape == (4, 2), (
+        "scores of the fine-tuned model for 4 sequences: expected shape (4, 2), got "
+        + (f"shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__)
+    )
