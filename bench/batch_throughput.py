@@ -49,10 +49,19 @@ def build(work: Path, n: int) -> Path:
     return folder
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of each timed command and what it reaped
+
+
 def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(), cwd=cwd)
-    return time.perf_counter() - start, r
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall, r
 
 
 def main() -> None:
@@ -65,7 +74,8 @@ def main() -> None:
         folder = build(work, args.students)
         n = len(list(folder.iterdir()))
         out: dict = {"students": n, "cpus": os.cpu_count(), "load_before": os.getloadavg()}
-        batch = {}
+        batch: dict[int, float] = {}
+        cpu_batch: dict[int, float] = {}
         for jobs in (1, 2):
             seconds, r = timed([*grade_argv(), "batch", str(folder), "--assignment", "backprop", "-j", str(jobs),
                                 "--db", f"sqlite:///{work / f'j{jobs}.db'}", "--out", str(work / f"out{jobs}"),
@@ -75,10 +85,11 @@ def main() -> None:
             summary = json.loads(r.stdout)
             assert summary["graded"] == n, summary
             batch[jobs] = seconds
+            cpu_batch[jobs] = CPU[-1]
             print(f"grade batch -j {jobs}: {n} submissions in {seconds:.1f} s = {60 * n / seconds:.1f} subs/min, "
                   f"{seconds / n:.2f} s per submission", flush=True)
         solution = REPO / "assignments" / "backprop" / "solution.ipynb"
-        submit, bare = [], []
+        submit, bare, cpu_submit, cpu_bare = [], [], [], []
         data = work / "bare"
         subprocess.run([*grade_argv(), "data", "backprop", str(data / "data")], check=True, capture_output=True)
         shutil.copy(solution, data / "nb.ipynb")
@@ -87,21 +98,30 @@ def main() -> None:
             if r.returncode:
                 sys.exit(f"grade submit failed: {r.stderr[-2000:]}")
             submit.append(s)
+            cpu_submit.append(CPU[-1])
             b, r = timed([sys.executable, "-c", BARE, "nb.ipynb"], cwd=data)
             if r.returncode:
                 sys.exit(f"bare run failed: {r.stderr[-2000:]}")
             bare.append(b)
+            cpu_bare.append(CPU[-1])
         sub, bar = statistics.median(submit), statistics.median(bare)
         per1, per2 = batch[1] / n, batch[2] / n
         out.update({
             "batch_seconds": batch, "subs_per_min": {j: 60 * n / s for j, s in batch.items()},
             "per_submission": {"j1": per1, "j2": per2, "standalone_submit": sub, "bare_python": bar},
             "j1_vs_submit": per1 / sub, "j2_speedup": batch[1] / batch[2], "load_after": os.getloadavg(),
+            "cpu_per_submission": {"j1": cpu_batch[1] / n, "j2": cpu_batch[2] / n,
+                                   "standalone_submit": statistics.median(cpu_submit),
+                                   "bare_python": statistics.median(cpu_bare)},
         })
         print(f"standalone grade submit: {sub:.2f} s (median of {len(submit)}); bare python: {bar:.2f} s")
         print(f"per submission at -j 1: {per1:.2f} s = {100 * per1 / sub:.0f} % of a standalone submit "
               f"(target <= 60 %), {per1 / bar:.1f}x bare python")
         print(f"-j 2 throughput: {batch[1] / batch[2]:.2f}x -j 1 (target >= 1.7x)")
+        cpu = out["cpu_per_submission"]
+        print(f"CPU per submission: -j 1 {cpu['j1']:.2f} s, -j 2 {cpu['j2']:.2f} s, standalone submit "
+              f"{cpu['standalone_submit']:.2f} s ({100 * cpu['j1'] / cpu['standalone_submit']:.0f} %), bare python "
+              f"{cpu['bare_python']:.2f} s (CPU moves less than wall on a shared machine)")
         print(f"load average before {out['load_before'][0]:.1f}, after {out['load_after'][0]:.1f} "
               f"on {os.cpu_count()} cores")
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
