@@ -122,6 +122,33 @@ def test_canvas_zip_with_roster_grades_every_student_once(klass, canvas, test_ma
     assert "dlgrade_batch_bg" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 
 
+def test_canvas_gradebook_csv_of_the_class_matches_the_gradebook(klass, canvas):  # noqa: ANN001
+    """docs/lms.md: the class exports to the CSV Canvas imports; read back by its importer's rules."""
+    from test_lms_exports import parse_canvas
+
+    from grader.gradebook.api import Gradebook
+
+    work, students = klass
+    _, _, _, db, _, roster = canvas
+    gb = Gradebook.open(db)
+    graded = next(s.uid for s in students if s.expect == "full")
+    gb.set_override(graded, "backprop", 12.5, "by hand")  # overrides count, as late penalties do
+    out = work / "canvas-import.csv"
+    r = grade("export", "backprop", "--db", db, "--format", "canvas", "--roster", str(roster), "--canvas-id", "77",
+              "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    parsed = parse_canvas(out.read_text())
+    (col, (_title, cid)), = parsed["columns"].items()
+    rows = {row.student: row for row in gb.students("backprop")}
+    assert cid == 77 and parsed["points"][col] == 45
+    assert list(parsed["students"]) == [s.uid for s in students] + list(MISSING)  # the roster's rows
+    for uid, got in parsed["students"].items():
+        row = rows[uid]
+        assert got["scores"][col] == (None if row.status == "missing" else round(row.final_score, 2)), uid
+    assert parsed["students"][graded]["scores"][col] == round(12.5 - rows[graded].late_penalty, 2)
+    gb.dispose()  # the override stays: the export recorded it, so "no change since the last export" holds
+
+
 def test_plain_folder_gives_the_same_grades(klass, canvas, folder, test_maxima):  # noqa: ANN001
     work, students = klass
     summary, export, out = folder
