@@ -4,7 +4,9 @@ Canvas cannot run here, so a local HTTP server on 127.0.0.1 stands in for it: it
 Submissions API call we use (PUT /api/v1/courses/:course/assignments/:id/submissions/:user with
 form fields submission[posted_grade] and comment[text_comment], bearer token) and validates
 every request's shape; scripted faults give a 429 with Retry-After, a 500 in the middle of a
-run, and 401 for a wrong token.
+run, and 401 for a wrong token. It also implements the bulk `update_grades` call: a job
+whose Progress object is polled (`GET /api/v1/progress/:id`; queued, running, then completed,
+when the grades are applied).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from grader.lms import LmsError, canvas
 
 TOKEN = "7~s3cr3t-T0KEN-abcdef0123456789"
 PATH = re.compile(r"^/api/v1/courses/(?P<course>[^/]+)/assignments/(?P<aid>\d+)/submissions/(?P<user>[^/]+)$")
+BULK = re.compile(r"^/api/v1/courses/77/assignments/4242/submissions/update_grades$")
+GRADE_DATA = re.compile(r"^grade_data\[(?P<user>\d+|sis_user_id:[^\]]+)\]\[(?P<field>posted_grade|text_comment)\]$")
 
 
 class StandIn(ThreadingHTTPServer):
@@ -37,6 +41,7 @@ class StandIn(ThreadingHTTPServer):
         self.grades: dict[str, str] = {}
         self.comments: dict[str, str] = {}
         self.errors: list[str] = []
+        self.jobs: dict[int, dict] = {}  # Progress id -> {"polls": n, "grades": {...}}
         self.lock = threading.Lock()
 
     @property
@@ -59,6 +64,63 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
+
+    def _authorized(self) -> bool:
+        if self.headers.get("Authorization") == f"Bearer {TOKEN}":
+            return True
+        self.server.requests.append((self.path, 401))
+        self._answer(401, {"errors": [{"message": "Invalid access token."}]})
+        return False
+
+    def do_POST(self) -> None:  # noqa: N802
+        s = self.server
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        with s.lock:
+            if not self._authorized():
+                return
+            n = len(s.requests) + 1
+            if n in s.faults:
+                status, headers = s.faults.pop(n)
+                s.requests.append((self.path, status))
+                return self._answer(status, {"errors": [{"message": "scripted"}]}, headers)
+            form = urllib.parse.parse_qs(body, keep_blank_values=True, strict_parsing=True)
+            grades, problems = {}, []
+            if not BULK.match(self.path) or self.headers.get("Content-Type") != "application/x-www-form-urlencoded":
+                problems.append(f"bulk path or content type {self.path}")
+            for key, values in form.items():
+                m = GRADE_DATA.match(key)
+                if not m or len(values) != 1:
+                    problems.append(f"field {key}")
+                elif m["field"] == "posted_grade":
+                    if not re.fullmatch(r"\d+(\.\d{1,2})?", values[0]):
+                        problems.append(f"posted_grade {values}")
+                    grades[m["user"]] = values[0]
+            if problems or not grades:
+                s.errors += problems or ["no grade_data"]
+                s.requests.append((self.path, 400))
+                return self._answer(400, {"errors": problems})
+            pid = len(s.jobs) + 1
+            s.jobs[pid] = {"polls": 0, "grades": grades}
+            s.requests.append((self.path, 200))
+            return self._answer(200, {"id": pid, "workflow_state": "queued", "url": f"{s.url}/api/v1/progress/{pid}"})
+
+    def do_GET(self) -> None:  # noqa: N802
+        s = self.server
+        with s.lock:
+            if not self._authorized():
+                return
+            m = re.match(r"^/api/v1/progress/(\d+)$", self.path)
+            job = s.jobs.get(int(m.group(1))) if m else None
+            if job is None:
+                s.errors.append(f"GET {self.path}")
+                s.requests.append((self.path, 404))
+                return self._answer(404, {"errors": ["no such progress"]})
+            job["polls"] += 1
+            state = "running" if job["polls"] < 2 else "completed"
+            if state == "completed":
+                s.grades.update(job["grades"])
+            s.requests.append((self.path, 200))
+            return self._answer(200, {"id": int(m.group(1)), "workflow_state": state, "completion": 100.0})
 
     def do_PUT(self) -> None:  # noqa: N802
         s = self.server
@@ -185,3 +247,20 @@ def test_push_needs_a_token_and_https():
     result = CliRunner().invoke(main, ["push", "canvas", "backprop", "--url", "https://c.example", "--course",
                                        "1", "--canvas-id", "2"], env={"CANVAS_TOKEN": ""})
     assert result.exit_code == 2 and "set the environment variable CANVAS_TOKEN" in result.output
+
+
+def test_bulk_push_polls_the_progress_and_is_idempotent(tmp_path, stand_in):
+    gb = lg.build_class(tmp_path / "gb.db", 10)
+    db = f"sqlite:///{tmp_path / 'gb.db'}"
+    server = stand_in({1: (429, {"Retry-After": "1"})})
+    result = push(db, server.url, "--bulk")
+    assert result.exit_code == 0, result.output
+    want = {r.student: canvas.score_text(r.final_score) for r in gb.students("backprop")
+            if r.status in ("graded", "invalid")}
+    assert server.grades == want and server.errors == []
+    paths = [p for p, status in server.requests if status == 200]
+    assert paths[0].endswith("/update_grades") and paths[1:] == ["/api/v1/progress/1"] * 2  # running, completed
+    again = push(db, server.url, "--bulk")
+    assert again.exit_code == 0 and f"sent 0, unchanged {len(want)}" in again.output
+    assert TOKEN not in result.output + again.output
+    gb.dispose()

@@ -9,8 +9,10 @@ records), then SIS User ID, then SIS Login ID. A blank cell means no score; valu
 at 2 decimals.
 
 Grade push (Submissions API): `PUT /api/v1/courses/:course/assignments/:assignment/submissions/:user`
-with `submission[posted_grade]` and `comment[text_comment]`, bearer token from an environment
-variable. Retries 429 (Retry-After) and 5xx with backoff, stops at 401/403, and records every
+with `submission[posted_grade]` and `comment[text_comment]`, or with `bulk`, `POST
+.../submissions/update_grades` (`grade_data[user][posted_grade|text_comment]`), an asynchronous
+job whose Progress (`GET /api/v1/progress/:id`) is polled until completed or failed; bearer
+token from an environment variable. Retries 429 (Retry-After) and 5xx with backoff, stops at 401/403, and records every
 push in the gradebook (`lms_pushes`), so a rerun sends only what changed.
 
 Calls grader.gradebook.api (rows and push records), grader.textsafe; callers: grader.cli.
@@ -33,6 +35,8 @@ from grader.lms import LmsError
 from grader.textsafe import csv_cell, one_line
 
 HEADER = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+#: Students per update_grades call (one Progress each).
+BULK_SIZE = 100
 TITLE_ID = re.compile(r"^(.*)\s\((\d+)\)$")
 
 
@@ -172,12 +176,36 @@ class CanvasClient:
                                        "comment[text_comment]": item.comment}).encode()
         return self._request("PUT", path, body)
 
-    def _request(self, method: str, path: str, body: bytes) -> dict[str, Any]:
+    def bulk_update(self, course: str, assignment: int, items: list[PushPlan], poll: float = 1.0,
+                    deadline: float = 600.0) -> dict[str, Any]:
+        """update_grades for many students at once; waits for its Progress to finish; returns it."""
+        path = (f"/api/v1/courses/{urllib.parse.quote(str(course), safe=':')}/assignments/{int(assignment)}"
+                "/submissions/update_grades")
+        fields = []
+        for item in items:
+            fields += [(f"grade_data[{item.user}][posted_grade]", score_text(item.score)),
+                       (f"grade_data[{item.user}][text_comment]", item.comment)]
+        progress = self._request("POST", path, urllib.parse.urlencode(fields).encode())
+        ends = time.monotonic() + deadline
+        while progress.get("workflow_state") not in ("completed", "failed"):
+            if time.monotonic() > ends:
+                raise LmsError(f"Canvas's bulk update did not finish within {deadline:.0f} s")
+            pid = progress.get("id")
+            if not isinstance(pid, int):
+                raise LmsError("Canvas's bulk update answered without a Progress id")
+            self.sleep(poll)
+            progress = self._request("GET", f"/api/v1/progress/{pid}", None)
+        if progress["workflow_state"] == "failed":
+            raise LmsError(f"Canvas's bulk update failed: {one_line(progress.get('message') or 'no message', 200)}")
+        return progress
+
+    def _request(self, method: str, path: str, body: bytes | None) -> dict[str, Any]:
         delay = self.backoff
         for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.base + path, data=body, method=method, headers={
-                "Authorization": f"Bearer {self._token}", "Accept": "application/json",
-                "Content-Type": "application/x-www-form-urlencoded"})
+            headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+            if body is not None:
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     raw = resp.read(1_000_000)
@@ -227,7 +255,7 @@ class PushSummary:
 
 
 def push_grades(gb: Any, assignment: str, client: CanvasClient | None, *, url: str, course: str,
-                canvas_id: int, dry_run: bool = False, feedback_url: str | None = None,
+                canvas_id: int, dry_run: bool = False, feedback_url: str | None = None, bulk: bool = False,
                 log: Callable[[str], None] = print) -> PushSummary:
     """Send every changed final score; each outcome is recorded in the gradebook as it happens.
 
@@ -253,6 +281,26 @@ def push_grades(gb: Any, assignment: str, client: CanvasClient | None, *, url: s
         return PushSummary(0, unchanged, 0, skipped, tuple(items))
     assert client is not None
     sent = failed = 0
+    if bulk:
+        for start in range(0, len(items), BULK_SIZE):
+            chunk = items[start:start + BULK_SIZE]
+            try:
+                progress = client.bulk_update(course, canvas_id, chunk)
+            except CanvasAuthError as e:
+                for i in chunk:
+                    gb.record_push(i.student, assignment, target, i.score, "failed", one_line(e, 300))
+                raise
+            except LmsError as e:
+                failed += len(chunk)
+                for i in chunk:
+                    gb.record_push(i.student, assignment, target, i.score, "failed", one_line(e, 300))
+                log(f"failed: {len(chunk)} grade(s): {one_line(e, 200)}")
+                continue
+            sent += len(chunk)
+            for i in chunk:
+                gb.record_push(i.student, assignment, target, i.score, "ok",
+                               json.dumps({"progress": progress.get("id")})[:300])
+        return PushSummary(sent, unchanged, failed, skipped, tuple(items))
     for i in items:
         try:
             answer = client.put_grade(course, canvas_id, i)

@@ -130,12 +130,15 @@ def push() -> None:
               help="Where the feedback pages are published; the comment links URL/<student>/feedback.html.")
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
               help="Retries per grade after a 429 (waiting its Retry-After) or a 5xx (backoff from 0.5 s, doubling).")
+@click.option("--bulk", is_flag=True,
+              help="One update_grades call per 100 students (a Canvas job, polled until done) "
+                   "instead of one request per student.")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
 @_db_option
 @click.option("--course-dir", "course", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Course folder with assignment.toml's [lms] canvas_assignment_id (default: as for grade submit).")
 def push_canvas(assignment: str, url: str, course_id: str, canvas_id: int | None, token_env: str,
-                feedback_url: str | None, retries: int, dry_run: bool, db: str | None,
+                feedback_url: str | None, retries: int, bulk: bool, dry_run: bool, db: str | None,
                 course: Path | None) -> None:
     """Post each changed final score (and a short comment) with Canvas's Submissions API."""
     from grader.gradebook.api import Gradebook
@@ -155,7 +158,7 @@ def push_canvas(assignment: str, url: str, course_id: str, canvas_id: int | None
     gb = Gradebook.open(db)
     try:
         summary = canvas.push_grades(gb, assignment, client, url=url, course=course_id, canvas_id=canvas_id,
-                                     dry_run=dry_run, feedback_url=feedback_url, log=click.echo)
+                                     dry_run=dry_run, feedback_url=feedback_url, bulk=bulk, log=click.echo)
     except canvas.CanvasAuthError as e:
         _fail(str(e), code=1)
     except Exception as e:  # noqa: BLE001 - LmsError and OSError: one line
