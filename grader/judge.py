@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from grader import datasets
 from grader.assignment import Assignment, AssignmentError, assignment_id_of, load_assignment
@@ -38,6 +39,29 @@ MODES = ("submit", "check")
 
 class BadInput(Exception):
     """The command cannot grade this input at all (exit code 2)."""
+
+
+#: What picks the CPU kernels, and so the rounding, of trained floats: torch's ATen and oneDNN
+#: (read when torch is imported), MKL (torch's BLAS) and OpenBLAS (numpy's). The worker's
+#: environment is built from scratch, so these reach it only from the judge (`cpu_isa_env`); a
+#: submission cannot set them for the judge, and what it sets in its own process changes only
+#: its own arithmetic.
+CPU_ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR",
+                     "OPENBLAS_CORETYPE")
+_ISA_VALUE = re.compile(r"[A-Za-z0-9_]{1,32}(,[A-Za-z0-9_]{1,32})?")  # MKL_CBWR=AVX2,STRICT
+
+
+def cpu_isa_env(settings: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """The instruction-set settings the worker gets: `settings`, else the judge's own values of
+    CPU_ISA_VARIABLES (so `ONEDNN_MAX_CPU_ISA=AVX2 grade submit ...` runs both sides under AVX2).
+    Raises BadInput for an unknown variable or a value that is not a plain name."""
+    chosen = {k: os.environ[k] for k in CPU_ISA_VARIABLES if os.environ.get(k)} if settings is None else settings
+    for key, value in chosen.items():
+        if key not in CPU_ISA_VARIABLES:
+            raise BadInput(f"{key} is not an instruction-set setting (known: {', '.join(CPU_ISA_VARIABLES)})")
+        if not _ISA_VALUE.fullmatch(value):
+            raise BadInput(f"{key}={value!r} is not a valid setting (letters, digits and _, as in AVX2)")
+    return tuple(sorted(chosen.items()))
 
 
 def course_secret() -> str:
@@ -113,6 +137,7 @@ def gpu_plan(assignment: Assignment, gpus: str | GpuRequest | None, sandbox: str
 def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "notebook.ipynb",
           mode: str = "submit", sandbox: str = "process", slot: int = 0,
           gpus: str | GpuRequest | None = None, jobs: int = 1,
+          cpu_isa: Mapping[str, str] | None = None,
           on_cell: Callable[[CellRun], None] | None = None,
           on_test: Callable[[TestResult], None] | None = None,
           backend: Any = None, data_dir: Path | None = None) -> GradingResult:
@@ -124,6 +149,8 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     BadInput (the grading cannot start: options, GPUs, sandbox) is the only exception, raised
     before the notebook runs. Anything unexpected after that is a bug on the judge's side; it still yields a result, scored 0,
     whose errors say grading failed, so that one submission never stops a batch.
+
+    `cpu_isa`: instruction-set settings for the worker (`cpu_isa_env`); None passes the judge's own.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -133,8 +160,9 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
         backend = backend or get_backend(sandbox, gpus=job_gpus)
     except SandboxError as e:
         raise BadInput(str(e)) from None
+    isa_env = cpu_isa_env(cpu_isa)
     try:
-        return _grade(nb, assignment, backend, job_gpus, errors, started, notebook_name=notebook_name,
+        return _grade(nb, assignment, backend, job_gpus, isa_env, errors, started, notebook_name=notebook_name,
                       mode=mode, sandbox=sandbox, slot=slot, on_cell=on_cell, on_test=on_test,
                       data_dir=data_dir)
     except Exception as e:  # last resort: see the docstring
@@ -164,11 +192,12 @@ def failed_result(assignment: Assignment, notebook_name: str, mode: str, sandbox
 
 
 def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: GpuRequest | None,
-           errors: list[str], started: float, *, notebook_name: str, mode: str, sandbox: str,
+           isa_env: tuple[tuple[str, str], ...], errors: list[str], started: float, *, notebook_name: str,
+           mode: str, sandbox: str,
            slot: int, on_cell: Callable[[CellRun], None] | None,
            on_test: Callable[[TestResult], None] | None, data_dir: Path | None = None) -> GradingResult:
     visible = cuda_visible_devices(job_gpus) if job_gpus is not None and sandbox != "docker" else None
-    env = (("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ()
+    env = isa_env + ((("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ())
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
     os.chmod(work, 0o755)  # public data only; a worker under another uid must reach it
     try:

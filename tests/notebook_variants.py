@@ -116,6 +116,22 @@ def describe(result) -> str:
     return "\n".join(lines)
 
 
+def check_within_limits(result, assignment_id: str, fraction: float = 0.5) -> None:
+    """The graded notebook's cells took at most `fraction` of the wall-time limits the judge
+    enforces for `assignment_id` (each cell, and all together): a bound relative to what
+    students get, not a speed figure for this machine (speed goes in bench/)."""
+    from grader.assignment import load_assignment
+
+    limits = load_assignment(assignment_id).limits
+    slowest = max(result.cells, key=lambda c: c.duration)
+    total = sum(c.duration for c in result.cells)
+    assert slowest.duration <= fraction * limits.cell_seconds, (
+        f"cell {slowest.index} took {slowest.duration:.1f} s, more than {fraction:g} of the "
+        f"{limits.cell_seconds:g} s cell limit")
+    assert total <= fraction * limits.notebook_seconds, (
+        f"the cells took {total:.1f} s, more than {fraction:g} of the {limits.notebook_seconds:g} s notebook limit")
+
+
 def check_bug(case: Case, result, expected_names: set[str]) -> None:
     """`result` (the graded variant) loses points exactly where `case` says, with its messages."""
     report = describe(result)

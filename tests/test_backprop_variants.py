@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_variants import Case, check_bug, check_edits_apply, describe, write_variant
+from notebook_variants import Case, check_bug, check_edits_apply, check_within_limits, describe, write_variant
 
 from grader.judge import grade_notebook
 
@@ -367,8 +367,8 @@ def test_solution_scores_full_marks(solution_result):
 
 
 def test_solution_notebook_runs_fast(solution_result):
-    notebook_seconds = sum(c.duration for c in solution_result.cells)
-    assert notebook_seconds < 2.0, f"the solution's cells took {notebook_seconds:.2f} s"
+    """Well within the limits the judge enforces (not a speed figure: that is bench/'s)."""
+    check_within_limits(solution_result, "backprop", fraction=0.1)
 
 
 def test_starter_scores_zero_with_readable_messages():
