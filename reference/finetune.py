@@ -145,7 +145,7 @@ def keep_frozen_batchnorm_in_eval(model):
 
 def finetune(model, X, y, epochs, lr, batch_size, seed):
     """SGD with momentum on the parameters that require gradients; frozen BatchNorm stays in eval()."""
-    X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    X = torch.as_tensor(np.asarray(X), dtype=_dtype(model))  # float32, or float64 for the baseline
     y = torch.as_tensor(np.asarray(y, dtype=np.int64))
     generator = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -164,7 +164,11 @@ def finetune(model, X, y, epochs, lr, batch_size, seed):
 def accuracy(model, X, y):
     model.eval()
     with torch.no_grad():
-        return float((model(torch.as_tensor(images(X))).argmax(1).numpy() == y).mean())
+        return float((model(torch.as_tensor(images(X), dtype=_dtype(model))).argmax(1).numpy() == y).mean())
+
+
+def _dtype(model) -> torch.dtype:
+    return next(model.parameters()).dtype
 
 
 # ----------------------------------------------------------------------------- the baseline
@@ -183,7 +187,12 @@ def _process_cache() -> dict:
 def scratch_baseline_accuracy(X_train, y_train, X_test, y_test, budget=None, seeds=(0, 1, 2)) -> float:
     """Mean held-out accuracy of CompactResNets trained from random initialisation (every
     parameter trainable, BatchNorm in train mode) with the notebook's budget, one run per seed
-    (the seed sets the initialisation and the batches). Seeded; cached per judge process."""
+    (the seed sets the initialisation and the batches). Seeded; cached per judge process.
+
+    It is a threshold computed on the judge's CPU, so it is trained in float64: in float32 the
+    kernels of another instruction set moved it by up to 0.003 (0.8432 to 0.8463, about two of
+    219 digits), so that a student's score near it would have depended on the machine; in float64
+    the rounding differences are some 1e-9 times smaller and no prediction changes."""
     budget = dict(BUDGET if budget is None else budget)
     key = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in (X_train, y_train, X_test, y_test))
                          + json.dumps([budget, list(seeds)], sort_keys=True).encode()).hexdigest()
@@ -195,7 +204,7 @@ def scratch_baseline_accuracy(X_train, y_train, X_test, y_test, budget=None, see
             accuracies = []
             for seed in seeds:
                 torch.manual_seed(seed)
-                model = CompactResNet(num_classes=int(np.max(y_train)) + 1)
+                model = CompactResNet(num_classes=int(np.max(y_train)) + 1).double()  # initialised as in float32
                 finetune(model, images(X_train), y_train, budget["epochs"], budget["lr"], budget["batch_size"], seed)
                 accuracies.append(accuracy(model, X_test, y_test))
             cache[key] = float(np.mean(accuracies))
