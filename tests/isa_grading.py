@@ -24,7 +24,7 @@ def main(jobs_path: str, out_path: str) -> int:
         results[label] = {
             "score": result.score, "max_score": result.max_score,
             "tests": {t.name: [t.status, t.score] for t in result.tests},
-            "messages": {t.name: t.message for t in result.tests if t.score < t.max_score},
+            "messages": {t.name: t.message for t in result.tests if t.message},
             "cells": [c.status for c in result.cells], "seconds": result.duration,
             "cell_seconds": round(sum(c.duration for c in result.cells), 2),
         }

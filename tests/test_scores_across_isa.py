@@ -111,12 +111,14 @@ def test_the_worker_runs_under_the_settings_it_is_given():
 # ------------------------------------------------------------------------ scores under four ISAs
 
 #: (assignment, variant suite module, cell left out as in that suite, training-related variants):
-#: each solution, plus mistakes whose trained model scores partial credit or sits near a threshold.
+#: each solution, plus mistakes whose trained model earns partial credit just below full marks
+#: (a score that moves with any change of accuracy). Grading is the expensive part (four times
+#: each notebook), so a representative few; tests/isa_grading.py measures any list by hand.
 GRADED = [
     ("backprop", "test_backprop_variants", None, ["training_one_epoch"]),
-    ("cnn", "test_cnn_variants", "def numeric_gradient(", ["training_one_epoch"]),
-    ("regularization", "test_regularization_variants", None, ["reg_model_barely_trained"]),
-    ("finetune", "test_finetune_variants", None, ["finetune_batchnorm_in_train_mode"]),
+    ("cnn", "test_cnn_variants", "def numeric_gradient(", []),
+    ("regularization", "test_regularization_variants", None, []),
+    ("finetune", "test_finetune_variants", None, ["prepare_keeps_the_pretrained_head"]),
 ]
 
 
@@ -153,7 +155,8 @@ def test_scores_are_identical_under_four_isa_settings(tmp_path):
                       if other["tests"].get(t) != graded["tests"][t]}
             assert not differ and other["score"] == graded["score"], (
                 f"{notebook} scores {other['score']} under {label}, {graded['score']} under the default: "
-                f"{differ}; messages {other['messages']} vs {graded['messages']}")
+                f"{differ}; messages {[other['messages'].get(t) for t in differ]} vs "
+                f"{[graded['messages'].get(t) for t in differ]}")
     for assignment, *_ in GRADED:
         solution = base[f"{assignment}:solution"]
         assert solution["score"] == solution["max_score"], (assignment, solution["messages"])
