@@ -37,6 +37,7 @@ def _grade(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: fl
 
 def _class(work: Path) -> list[Student]:
     students = small_class(4)
+    (work / "variants").mkdir(parents=True, exist_ok=True)
     for k, case in enumerate(BUGS[:3]):
         data = write_variant(SOLUTION_PATH, case, work / "variants").read_bytes()
         students.append(Student(f"bug{k}", "bug", case.id, data, "bug", case=case))

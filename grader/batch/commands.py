@@ -109,10 +109,17 @@ def _terminate_as_interrupt() -> None:
 @click.option("--limit", "limit", multiple=True, metavar="KEY=VALUE",
               help="Override one of the assignment's [limits], e.g. --limit cell_seconds=30 (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON summary on stdout.")
+@click.option("--cluster", default=None, metavar="SPEC",
+              help="Grade on Dask instead of the local pool: local[:N], tcp://HOST:PORT, tls://HOST:PORT, "
+                   "scheduler-file:PATH or slurm (docs/cluster.md).")
+@click.option("--cluster-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML file with a [cluster.slurm] table (queue, account, cores, memory, walltime, jobs, "
+                   "python, ...) for --cluster slurm.")
 @_course_option
 def batch(submissions: Path, assignment: str, jobs: int | None, sandbox: str, gpus: str | None, db: str | None,
           roster: Path | None, out: Path | None, force: bool, students: tuple[str, ...], intake: str | None,
-          limit: tuple[str, ...], as_json: bool, course: Path | None) -> None:
+          limit: tuple[str, ...], as_json: bool, cluster: str | None, cluster_config: Path | None,
+          course: Path | None) -> None:
     """Grade a class: a folder of notebooks or student folders, or a Canvas/Moodle/Gradescope zip.
 
     Only new or changed submissions are graded (by content hash); results go to the gradebook
@@ -121,13 +128,28 @@ def batch(submissions: Path, assignment: str, jobs: int | None, sandbox: str, gp
     from grader.batch.driver import Batch, BatchConfig, BatchInputError, print_summary, stderr_line
 
     _terminate_as_interrupt()
+    runner = None
+    if cluster is not None:
+        from grader.cluster.runner import dask_runner
+        from grader.cluster.spec import ClusterError, parse_spec
+
+        try:
+            runner = dask_runner(parse_spec(cluster, cluster_config))
+        except ClusterError as e:
+            _fail(str(e))
     cfg = BatchConfig(submissions=submissions, assignment=assignment, jobs=jobs, sandbox=sandbox, gpus=gpus, db=db,
                       roster=roster, out=out, force=force, students=students, intake=intake, course=course,
-                      limits=_limits(limit))
+                      limits=_limits(limit), cluster=cluster)
     bar = None if as_json else _Bar()
     try:
-        summary = Batch(cfg, report=(lambda line: None) if as_json else stderr_line).run(progress=bar)
+        summary = Batch(cfg, report=(lambda line: None) if as_json else stderr_line, runner=runner).run(progress=bar)
     except BatchInputError as e:
+        _fail(str(e))
+    except Exception as e:
+        from grader.cluster.spec import ClusterError
+
+        if not isinstance(e, ClusterError):
+            raise
         _fail(str(e))
     finally:
         if bar is not None:

@@ -48,6 +48,7 @@ class BatchConfig:
     course: Path | None = None
     limits: dict[str, Any] = field(default_factory=dict)  # --limit overrides of [limits]
     job_timeout: float | None = None  # driver-side deadline per submission (seconds)
+    cluster: str | None = None  # --cluster SPEC (grader.cluster): the workers' GPUs count, not this machine's
 
 
 def default_out(submissions: Path) -> Path:
@@ -116,7 +117,8 @@ class Batch:
         from grader.judge import BadInput, gpu_plan
 
         try:
-            gpu_plan(spec, cfg.gpus, cfg.sandbox)  # a GPU assignment without GPUs stops here, once
+            if not cfg.cluster:  # on a cluster, grader.cluster checks the workers' GPUs instead
+                gpu_plan(spec, cfg.gpus, cfg.sandbox)  # a GPU assignment without GPUs stops here, once
         except BadInput as e:
             raise BatchInputError(str(e)) from None
         self.spec = spec
