@@ -218,6 +218,8 @@ def test_gpu_tasks_run_only_on_the_gpu_worker(dask_cluster, tmp_path):
     gpu_cluster = start_cluster({"gpu1": ("--resources", "GPU=1"), "cpu1": ()},
                                 env={"DLGRADE_COURSE": str(course)})
     try:
+        with Client(gpu_cluster.address, timeout=30) as c:
+            c.get_task_stream()  # the scheduler records the task stream from now on
         started = time.time()
         r, db = _batch(cls, tmp_path, "gpu", "--cluster", gpu_cluster.address, "--gpus", "all",
                        env={"DLGRADE_COURSE": str(course)})
