@@ -7,7 +7,7 @@ The judge forwards ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTI
 OPENBLAS_CORETYPE to the worker (grader.judge.cpu_isa_env; the worker's environment is
 otherwise built from scratch, so a submission cannot choose them for the judge). One
 interpreter per setting (torch reads them at import) grades the solutions of backprop, cnn,
-regularization and finetune and a few training-related variants (tests/isa_grading.py), and
+regularization, finetune and rnn and a few training-related variants (tests/isa_grading.py), and
 every test must get the same status and score under all four.
 """
 
@@ -119,6 +119,7 @@ GRADED = [
     ("cnn", "test_cnn_variants", "def numeric_gradient(", []),
     ("regularization", "test_regularization_variants", None, []),
     ("finetune", "test_finetune_variants", None, ["prepare_keeps_the_pretrained_head"]),
+    ("rnn", "test_rnn_variants", "rel_error(", []),
 ]
 
 
