@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,23 +177,38 @@ def test_a_submission_that_kills_two_workers_is_an_error(klass, tmp_path):
         spare.close()
 
 
-def test_a_worker_with_another_course_is_refused(klass, tmp_path):
+def _other_course(tmp_path: Path) -> dict[str, str]:
     import shutil
 
-    work, folder, students, local = klass
     course = tmp_path / "course"
-    shutil.copytree(ROOT / "assignments", course / "assignments")
-    shutil.copytree(ROOT / "reference", course / "reference")
-    shutil.copytree(ROOT / "templates", course / "templates")
+    for part in ("assignments", "reference", "templates"):
+        shutil.copytree(ROOT / part, course / part)
     (course / "reference" / "backprop.py").write_text((ROOT / "reference" / "backprop.py").read_text() + "\n# edited\n")
-    spare = start_cluster({"odd": ()}, worker_env={"odd": {"DLGRADE_COURSE": str(course)}})
+    return {"DLGRADE_COURSE": str(course)}
+
+
+def _other_version(tmp_path: Path) -> dict[str, str]:
+    """A copy of the grader package that says it is another version, first on the worker's path."""
+    import shutil
+
+    pkg = tmp_path / "pkg"
+    shutil.copytree(ROOT / "grader", pkg / "grader", ignore=shutil.ignore_patterns("__pycache__"))
+    init = pkg / "grader" / "__init__.py"
+    init.write_text(re.sub(r'__version__ = "[^"]*"', '__version__ = "0.0.0+other"', init.read_text()))
+    return {"PYTHONPATH": str(pkg), "DLGRADE_COURSE": str(ROOT)}
+
+
+@pytest.mark.parametrize("make_env, word", [(_other_course, "course"), (_other_version, "0.0.0+other")])
+def test_a_worker_with_another_course_or_version_is_refused(klass, tmp_path, make_env, word):
+    work, folder, students, local = klass
+    spare = start_cluster({"odd": ()}, worker_env={"odd": make_env(tmp_path)})
     try:
         started = time.monotonic()
         r, _ = _batch(folder, work, "refused", "--cluster", spare.address)
         assert r.returncode == 2, (r.stdout, r.stderr)
         line = r.stderr.strip()
         assert line.startswith("error:") and len(line.splitlines()) == 1
-        assert "worker odd" in line and "course" in line
+        assert "worker odd" in line and word in line
         assert time.monotonic() - started < 120
     finally:
         spare.close()

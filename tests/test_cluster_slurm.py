@@ -84,6 +84,40 @@ startup_seconds = 180
     assert _squeue() == "", "no Slurm job is left behind"
 
 
+def test_sigterm_cancels_the_jobs_and_keeps_finished_results(slurm, tmp_path):
+    """SIGTERM (as Ctrl-C) mid-batch: exit 130, the Slurm jobs are gone, what finished is kept."""
+    import signal
+    import time
+
+    students = small_class(6)
+    folder = write_folder(tmp_path / "class", students)
+    config = tmp_path / "cluster.toml"
+    logs = tmp_path / "logs"
+    config.write_text(f'[cluster.slurm]\nqueue = "debug"\ncores = 1\nmemory = "3GB"\njobs = 1\n'
+                      f'python = "{sys.executable}"\ninterface = "lo"\nlog_directory = "{logs}"\n')
+    db = f"sqlite:///{tmp_path / 'slurm.db'}"
+    proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(folder), "--assignment", "backprop",
+                             "--db", db, "--out", str(tmp_path / "out"), "--json", "--cluster", "slurm",
+                             "--cluster-config", str(config), *LIMITS], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and not list((tmp_path / "out").glob("*/result.json")):
+        time.sleep(0.5)
+    assert list((tmp_path / "out").glob("*/result.json")), "no result within 600 s"
+    assert _squeue() != "", "the worker job runs while the batch does"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    graded = json.loads(out)["graded"]
+    assert 1 <= graded < len(students)
+    for _ in range(60):
+        if _squeue() == "":
+            break
+        time.sleep(0.5)
+    assert _squeue() == "", "the Slurm jobs are cancelled"
+    assert len(_export(db, tmp_path)) == graded
+
+
 def test_bad_config_is_one_line(tmp_path):
     write_folder(tmp_path / "class", small_class(1))
     config = tmp_path / "cluster.toml"
