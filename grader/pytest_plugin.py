@@ -196,17 +196,18 @@ class JudgePlugin:
         Student code's exception text is not shown (only its type and cell); any other message
         is cut to HELDOUT_MESSAGE_CHARS, and all of them together to HELDOUT_MESSAGE_BUDGET.
         """
-        if isinstance(exc, StudentError):
-            kind = "".join(ch for ch in str(getattr(exc, "kind", "")) if ch.isalnum() or ch == "_")[:40]
-            where = f" in cell {exc.cell}" if exc.cell is not None else ""
-            message = (f"the notebook's code raised {kind or 'an exception'}{where}; its text is not shown "
-                       "in tests that use held-out data")
-        message = message[:HELDOUT_MESSAGE_CHARS]
         left = HELDOUT_MESSAGE_BUDGET - self._heldout_chars
+        if isinstance(exc, StudentError):  # the judge's words; only the class name is the student's
+            kind = "".join(ch for ch in str(getattr(exc, "kind", "")) if ch.isalnum() or ch == "_")[:40]
+            kind = kind if len(kind) <= left else ""
+            self._heldout_chars += len(kind)
+            where = f" in cell {exc.cell}" if exc.cell is not None else ""
+            return (f"the notebook's code raised {kind or 'an exception'}{where}; its text is not shown "
+                    "in tests that use held-out data")
+        message = message[:HELDOUT_MESSAGE_CHARS]
         if len(message) > left:
-            message = "(message withheld: the budget for messages of tests that use held-out data is spent)"
-        else:
-            self._heldout_chars += len(message)
+            return "(message withheld: the budget for messages of tests that use held-out data is spent)"
+        self._heldout_chars += len(message)
         return message
 
 

@@ -193,12 +193,15 @@ def test_kept_heldout_inputs_do_not_leak_through_later_messages(tmp_path):
     # A test's own message that echoes a returned value is bounded: each, and all of them together.
     after = result.tests[2:]
     assert all(len(t.message) <= HELDOUT_MESSAGE_CHARS for t in after)
-    shown = [t.message for t in after if not t.message.startswith("(message withheld")]
+    notices = [t.message for t in after if "its text is not shown" in t.message]
+    shown = [t.message for t in after if not t.message.startswith("(message withheld") and t.message not in notices]
+    assert len(notices) == 2 and shown  # test_b and test_c; then the echoes, until the budget is spent
     assert sum(map(len, shown)) <= HELDOUT_MESSAGE_BUDGET
     values = re.findall(r"\d\.\d{4}", " ".join(shown))
     assert len(values) < 64, len(values)  # fewer values than one row has, whatever the rows
     assert _leaked_rows(text) <= len(shown)  # before: 50 rows per echo
-    assert text.count("LEAK") <= 2 * len(shown)  # result.json and the page: the bounded echoes only
+    echoes = re.findall(r"LEAK \d\.\d{4}", text)  # (the notebook's source, shown on the page, has no digits)
+    assert len(echoes) <= 3 * len(shown)  # result.json and the page: the bounded echoes only
     assert result.score == 0
 
 
