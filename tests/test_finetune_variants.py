@@ -8,7 +8,9 @@ correct alternative scores full marks.
 torchvision is not installed here, so `test_torchvision_resnet18` skips itself on the shipped
 notebooks. Cases marked FAKE_TORCHVISION add a cell that registers a stand-in
 `torchvision.models.resnet18` (a CompactResNet with 3 input channels and 512 features, the
-torchvision layout) so that the test's real path runs here too.
+torchvision layout) and, for those cases only, tell the judge that the sandbox holds
+torchvision (`claim_torchvision`: the judge decides that from the sandbox's files, never from
+the notebook), so that the test's real path runs here too.
 """
 
 from __future__ import annotations
@@ -258,14 +260,26 @@ def test_starter_scores_zero_on_hidden_tests():
             assert t.message and len(t.message) < 400, f"{t.name}: {t.message!r}"
 
 
+@pytest.fixture
+def claim_torchvision(request, monkeypatch):
+    """For FAKE_TORCHVISION cases: the judge believes torchvision is installed in the sandbox."""
+    case = request.node.callspec.params["case"]
+    if FAKE_TORCHVISION in case.edits:
+        from grader.sandbox.environment import SandboxEnvironment
+
+        has = SandboxEnvironment.has
+        monkeypatch.setattr(SandboxEnvironment, "has",
+                            lambda self, module, hidden=(): module == "torchvision" or has(self, module, hidden))
+
+
 @pytest.mark.parametrize("case", BUGS, ids=[c.id for c in BUGS])
-def test_bug_is_caught(case: Case, tmp_path: Path, solution_result):
+def test_bug_is_caught(case: Case, tmp_path: Path, solution_result, claim_torchvision):
     result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit")
     check_bug(case, result, {t.name for t in solution_result.tests})
 
 
 @pytest.mark.parametrize("case", ALTERNATIVES, ids=[c.id for c in ALTERNATIVES])
-def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path):
+def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path, claim_torchvision):
     result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit")
     assert result.score == result.max_score, f"{case.id}\n{describe(result)}"
     assert all(c.status == "ok" for c in result.cells), f"{case.id}\n{describe(result)}"
