@@ -39,9 +39,10 @@ def _scores(assignment: str, sub: Submission, X: np.ndarray) -> np.ndarray:
     if assignment == "cnn":
         return sub.predict_scores(sub.cnn_model, images)
     rt = RemoteTorch(sub)
-    model = sub.reg_model if assignment == "regularization" else sub.ft_model
+    model = getattr(sub, {"regularization": "reg_model", "rnn": "seq_model"}.get(assignment, "ft_model"))
     model.eval()
-    return rt.forward(model, images)
+    rows = assignment in ("rnn", "attention")  # (N, 8, 8): sequences of 8 rows
+    return rt.forward(model, X.reshape(-1, 8, 8) if rows else images)
 
 
 def measure(assignment_id: str, secrets: list[str]) -> None:
@@ -89,7 +90,7 @@ def lookup(secrets: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--secrets", nargs="*", default=["", "course-a", "course-b"])
-    parser.add_argument("--assignments", nargs="*", default=["backprop", "cnn", "regularization", "finetune"])
+    parser.add_argument("--assignments", nargs="*", default=["backprop", "cnn", "regularization", "finetune", "rnn", "attention"])
     parser.add_argument("--try", dest="settings", nargs="*", default=[], metavar="SHIFT,NOISE",
                         help="other (max shift, noise std) pairs to measure, e.g. 0.2,0.02")
     args = parser.parse_args()
