@@ -172,7 +172,7 @@ def check_partial(state: dict[str, torch.Tensor] | None = None, rtol: float = PA
     from grader.testing import assert_states_close
 
     record = _reference().recorded()
-    if record["torch"] != torch.__version__:
+    if record["torch"].split("+")[0] != torch.__version__.split("+")[0]:  # "2.13.0+cpu" == "2.13.0"
         raise AssertionError(f"the checkpoint was made with torch {record['torch']}, this is {torch.__version__}: "
                              "rerun reference/pretrain_transformer.py and commit the new checkpoint")
     if record["settings"] != SETTINGS or record["partial"]["epochs"] != PARTIAL_EPOCHS:

@@ -18,7 +18,17 @@ from pathlib import Path
 
 import pytest
 
-PGBIN = Path(os.environ.get("DLGRADE_PGBIN", "/usr/lib/postgresql/15/bin"))
+
+def _pgbin() -> Path:
+    """$DLGRADE_PGBIN, else the newest Debian server (/usr/lib/postgresql/<major>/bin)."""
+    if os.environ.get("DLGRADE_PGBIN"):
+        return Path(os.environ["DLGRADE_PGBIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PGBIN = _pgbin()
 
 
 def _unavailable(reason: str) -> None:

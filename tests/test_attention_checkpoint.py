@@ -105,7 +105,9 @@ def test_pretrained_features_transfer(ref, pretrain):
     from grader import datasets
 
     quality = pretrain.quality(ref.load_checkpoint())
-    assert not pretrain.quality_problems(quality, ref.recorded()["quality"], 1e-9), quality
+    # The shipped file is fixed bytes, but its quality includes a short fine-tuning on this CPU: a
+    # digit or two of 100-219 may flip on another instruction set (0.02).
+    assert not pretrain.quality_problems(quality, ref.recorded()["quality"], 0.02), quality
     few = datasets.load("digits59_few")
     scratch = ref.scratch_baseline_accuracy(few.X_train, few.y_train, few.X_heldout, few.y_heldout)
     assert quality["digits04"] > 0.9, quality

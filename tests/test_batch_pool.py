@@ -40,14 +40,11 @@ def test_a_judge_killed_mid_job_costs_only_that_submission():
     pool = JudgePool(1, "backprop", FAST, job_timeout=300)
     jobs = [Job(k, STARTER, _h(STARTER), {**FAST, "source_name": f"{k}.ipynb"}) for k in ("a", "b")]
     results = {}
-    killed = False
     try:
         for job, res in _with_kill(pool, jobs):
             results[job.key] = res
-            killed = True
     finally:
         pool.close()
-    assert killed
     assert results["a"]["status"] == "error" and "judge process died" in results["a"]["reason"]
     assert results["b"]["status"] == "graded"
 

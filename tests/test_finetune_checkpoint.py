@@ -134,8 +134,8 @@ def test_first_epochs_reproduce_under_every_isa(pretrain):
         assert match, f"{label}: {proc.stdout!r}"
         assert float(match.group(1)) <= pretrain.PARTIAL_RTOL
         digests[label] = match.group(2)
-    # The settings reached torch: on any x86-64 CPU with AVX2 at least three of them round differently.
-    assert len(set(digests.values())) >= 2, digests
+    # Whether the settings round differently depends on the CPU (they may coincide), so that is
+    # not asserted; that they reach the worker's torch is tested in tests/test_scores_across_isa.py.
 
 
 @pytest.mark.slow

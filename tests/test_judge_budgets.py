@@ -92,7 +92,7 @@ def test_a_replay_never_runs_a_cell_the_budget_skipped(sessions):
     started = time.monotonic()
     with pytest.raises(SubmissionError):
         sub.skipped_ran  # noqa: B018
-    assert time.monotonic() - started < 4  # bound: no 10 s replay at the full cell limit
+    assert time.monotonic() - started < 8  # bound: no 10 s replay at the full cell limit (loaded CI: margin)
     assert session.runs[2].status == "skipped"
     with pytest.raises(SubmissionError):
         sub.a  # noqa: B018  (the pool is spent: not even cell 0 is re-run)

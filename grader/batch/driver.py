@@ -198,7 +198,14 @@ class Batch:
 
             def record(p: Picked, res: dict[str, Any]) -> None:
                 late = assess(spec.late, p.submitted_at, p.late_flag)
-                files = self._write_files(p.student, res)
+                try:
+                    files = self._write_files(p.student, res)
+                except OSError as e:  # a link planted in OUT, a full disk: this student only
+                    reason = one_line(f"cannot write the result files in {self.out / p.student}: "
+                                      f"{e.strerror or e}", 300)
+                    res = {**res, "status": "error", "reason": reason,
+                           "traceback": f"{reason}\n{res.get('traceback', '')}".strip()}
+                    files = ()
                 tests = tuple(TestOutcome(t["name"], t["suite"], t["score"], t["max_score"], t["status"],
                                           t.get("message", ""), t.get("visibility", "visible"))
                               for t in ((res.get("result") or {}).get("tests") or ()))

@@ -21,6 +21,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from grader.textsafe import clean_text
+
 #: k-gram length in normalised characters (copydetect's noise threshold).
 NOISE = 25
 #: Absolute bar: a pair at or above this similarity is flagged whatever the class looks like.
@@ -89,7 +91,8 @@ def notebook_code(data: bytes | str | dict[str, Any]) -> str:
         source = "".join(s for s in source if isinstance(s, str)) if isinstance(source, list) else source
         if not isinstance(source, str):
             continue
-        lines = [ln for ln in source.replace("\x00", "").splitlines() if not ln.lstrip().startswith(("%", "!"))]
+        # control characters and bidi overrides (Trojan Source) never reach the instructor's page
+        lines = [ln for ln in clean_text(source).splitlines() if not ln.lstrip().startswith(("%", "!"))]
         text = "\n".join(lines).strip()
         if text:
             parts.append(text)
@@ -102,9 +105,14 @@ def notebook_code(data: bytes | str | dict[str, Any]) -> str:
 def _fingerprint(code: str, boilerplate: Sequence[int] = ()):  # noqa: ANN202
     from copydetect import CodeFingerprint
 
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # copydetect warns loudly
-    return CodeFingerprint("code.py", NOISE, 1, boilerplate=list(boilerplate), language="python",
-                           fp=io.StringIO(code))
+    root = logging.getLogger()  # copydetect warns through the root logger for every odd file
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        return CodeFingerprint("code.py", NOISE, 1, boilerplate=list(boilerplate), language="python",
+                               fp=io.StringIO(code))
+    finally:
+        root.setLevel(level)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,11 @@ SWEEP_SECONDS = 40.0
 _SWEEPS: dict = {}  # one judge run of the sweep per grading run (this module is re-imported per run)
 
 
+def _same_rate(key: object, lr: float) -> bool:
+    """A sweep key names the learning rate `lr` (relative 1e-9: rates are written as literals)."""
+    return isinstance(key, (int, float)) and math.isclose(key, lr, rel_tol=1e-9, abs_tol=0.0)
+
+
 class _Deadline(Exception):
     pass
 
@@ -165,10 +170,10 @@ def test_sweep_results(submission, reference):
     if isinstance(got, Handle) and type_name(got) == "dict":  # float keys do not travel as data
         got = dict(list(got.items()))
     assert isinstance(got, dict), f"sweep_results must be a dict {{learning rate: last epoch's loss}}, got {type_name(got)}"
-    missing = [lr for lr in finals if not any(isinstance(k, (int, float)) and math.isclose(k, lr) for k in got)]
+    missing = [lr for lr in finals if not any(_same_rate(k, lr) for k in got)]
     assert not missing, f"sweep_results has no entry for the rates {missing}"
     for lr, expected in finals.items():
-        value = next(v for k, v in got.items() if isinstance(k, (int, float)) and math.isclose(k, lr))
+        value = next(v for k, v in got.items() if _same_rate(k, lr))
         assert isinstance(value, (int, float, np.floating)), f"sweep_results[{lr:g}] must be a number"
         value = float(value)
         if reference.diverged(expected, initial):
