@@ -1,4 +1,4 @@
-# dlgrade developer targets. `make demo` grades the example submission; `make test` runs the tests.
+# dlgrade developer targets. `make demo` grades the example submission and a small class; `make test` runs the tests.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,8 +14,16 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# One notebook with grade submit, then a two-student class with grade batch into a SQLite
+# gradebook (demo-out/gradebook.db), its export and its class report.
 demo: venv
 	$(VENV)/bin/grade submit assignments/backprop/examples/submission.ipynb --out demo-out
+	rm -rf demo-out/class demo-out/gradebook.db* && mkdir -p demo-out/class
+	cp assignments/backprop/examples/submission.ipynb demo-out/class/student1.ipynb
+	cp assignments/backprop/solution.ipynb demo-out/class/student2.ipynb
+	$(VENV)/bin/grade batch demo-out/class --assignment backprop --db sqlite:///demo-out/gradebook.db --out demo-out/batch
+	$(VENV)/bin/grade export backprop --format csv --db sqlite:///demo-out/gradebook.db -o demo-out/grades.csv
+	$(VENV)/bin/grade report backprop --db sqlite:///demo-out/gradebook.db -o demo-out/report.html
 
 test: venv
 	$(VENV)/bin/python -m pytest -q
