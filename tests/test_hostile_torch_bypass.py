@@ -6,7 +6,7 @@ run in a second worker without torch, fed the same cells. So removing the import
 sys.meta_path, `sys.setprofile(None)`, or running torch in a thread earns no more than the
 honest outcome: the same notebook with its torch calls simply refused. The controls show the
 attacks are real: with torch visible, the same backprop layers pass their tests.
-Process sandbox here; Docker in tests/test_docker_torch_bypass.py.
+Process sandbox here; Docker in tests/test_docker_sandbox_visibility.py.
 """
 
 from __future__ import annotations

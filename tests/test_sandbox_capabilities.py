@@ -1,7 +1,7 @@
 """What the sandbox holds is decided by the judge, from the sandbox's files; never by the worker.
 
 A faked `torchvision` in the notebook does not make the torchvision test run (process sandbox
-here; Docker in tests/test_docker_capabilities.py). The description itself is checked on a
+here; Docker in tests/test_docker_sandbox_visibility.py). The description itself is checked on a
 folder laid out like site-packages: a package there is found, a masked one is not.
 """
 
