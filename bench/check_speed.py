@@ -211,12 +211,14 @@ def stages_child(notebook: Path) -> None:
 
     # The CLI imports these lazily, in this order; importing them up front moves no work around.
     import_stage("import grader.cli (click)", "grader.cli")
-    import_stage("import grader.judge (numpy, sandbox, session)", "grader.judge")
-    import_stage("import grader.pytest_plugin (pytest)", "grader.pytest_plugin")
+    import_stage("import grader.judge.pipeline (numpy, sandbox, session)", "grader.judge.pipeline")
+    import_stage("import grader.judge.pytest_plugin (pytest)", "grader.judge.pytest_plugin")
     import_stage("import grader.feedback", "grader.feedback")
     for module in ("jinja2", "mistune", "pygments.lexers.python", "nh3"):
         import_stage(f"import {module} (the feedback page imports it)", module)
-    from grader import cli, feedback, judge, pytest_plugin, results, session
+    from grader import cli, feedback
+    from grader.judge import pipeline as judge
+    from grader.judge import pytest_plugin, results, session
 
     judge.prepare = timed("read + validate notebook, load assignment", judge.prepare)
     judge.datasets.write_public = timed("write public data files", judge.datasets.write_public)

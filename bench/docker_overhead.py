@@ -29,12 +29,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader import datasets  # noqa: E402
-from grader.assignment import load_assignment  # noqa: E402
-from grader.judge import grade, worker_spec  # noqa: E402
-from grader.notebook import code_cells, read_notebook  # noqa: E402
+from grader.course import datasets  # noqa: E402
+from grader.course.assignment import load_assignment  # noqa: E402
+from grader.course.notebook import code_cells, read_notebook  # noqa: E402
+from grader.judge.pipeline import grade, worker_spec  # noqa: E402
+from grader.judge.session import WorkerSession  # noqa: E402
 from grader.sandbox import get_backend  # noqa: E402
-from grader.session import WorkerSession  # noqa: E402
 
 ASSIGNMENT = load_assignment("backprop")
 NOTEBOOK = ASSIGNMENT.root / "examples" / "submission.ipynb"

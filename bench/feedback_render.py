@@ -28,7 +28,7 @@ CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1] + "/tests")
 from grader import feedback as fb
-from grader.results import CellRun
+from grader.judge.results import CellRun
 from test_feedback import NOW, TEMPLATES, hostile_notebook, make_result
 nb = json.load(open(sys.argv[1] + "/assignments/backprop/solution.ipynb"))
 solution = make_result(cells=tuple(CellRun(i, "ok", 0.01, ({"output_type": "stream", "name": "stdout",

@@ -18,10 +18,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader.assignment import Limits  # noqa: E402
-from grader.remote import Submission  # noqa: E402
+from grader.course.assignment import Limits  # noqa: E402
+from grader.judge.remote import Submission  # noqa: E402
+from grader.judge.session import Cell, WorkerSession  # noqa: E402
 from grader.sandbox import WorkerSpec, get_backend  # noqa: E402
-from grader.session import Cell, WorkerSession  # noqa: E402
 
 CELLS = [
     "import time, torch, torch.nn as nn\n"

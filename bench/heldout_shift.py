@@ -2,7 +2,7 @@
 
 For each assignment with a held-out accuracy test, the reference solution's notebook runs once
 in the process sandbox; its model is then measured on the clean held-out split and on the
-split as the judge hands it out (grader.datasets.perturb_heldout) for a few course secrets.
+split as the judge hands it out (grader.course.datasets.perturb_heldout) for a few course secrets.
 It also measures a lookup table of the public digits set (scikit-learn's, which holds the
 held-out rows): exact and rounded to the digits' 1/16 grid.
 
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import datasets
-from grader.assignment import load_assignment
-from grader.judge import worker_spec
-from grader.notebook import code_cells, read_notebook
-from grader.remote import Submission
+from grader.course import datasets
+from grader.course.assignment import load_assignment
+from grader.course.notebook import code_cells, read_notebook
+from grader.judge.pipeline import worker_spec
+from grader.judge.remote import Submission
+from grader.judge.session import WorkerSession
+from grader.judge.torch_remote import RemoteTorch
 from grader.sandbox import get_backend
-from grader.session import WorkerSession
-from grader.torch_remote import RemoteTorch
 
 SETTINGS: list[tuple[float, float]] = []  # (shift, noise) pairs to try instead of the defaults
 

@@ -54,7 +54,7 @@ class _Progress:
 def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path | None,
                    as_json: bool, sandbox: str, course: Path | None, instructor: bool,
                    gpus: str | None = None, limit: tuple[str, ...] = (), fmt: str = "dlgrade") -> None:
-    from grader.judge import BadInput, grade, prepare
+    from grader.judge.pipeline import BadInput, grade, prepare
 
     try:
         nb, spec = prepare(notebook, assignment, course)
@@ -123,7 +123,7 @@ def _feedback_page(result, nb, course: Path | None, instructor: bool):  # noqa: 
     import dataclasses
     import html
 
-    from grader.assignment import templates_dir
+    from grader.course.assignment import templates_dir
     from grader.feedback import build_feedback
 
     try:
@@ -152,7 +152,7 @@ def _override_limits(limits, items: tuple[str, ...]):  # noqa: ANN001, ANN202
     """`--limit KEY=VALUE` over the assignment's [limits], checked as assignment.toml is."""
     import dataclasses
 
-    from grader.assignment import _limits
+    from grader.course.assignment import _limits
 
     table: dict = dataclasses.asdict(limits)
     for item in items:
@@ -235,8 +235,8 @@ def check(notebook: Path, assignment: str | None, out: Path | None, as_json: boo
 @_course_option
 def data(assignment: str, directory: Path, course: Path | None) -> None:
     """Write ASSIGNMENT's public data files into DIRECTORY (default ./data) for local Jupyter."""
-    from grader import datasets
-    from grader.assignment import AssignmentError, load_assignment
+    from grader.course import datasets
+    from grader.course.assignment import AssignmentError, load_assignment
 
     try:
         spec = load_assignment(assignment, course)
@@ -254,8 +254,8 @@ def data(assignment: str, directory: Path, course: Path | None) -> None:
               help="Assignment id to stamp (default: the one in SOLUTION's metadata).")
 def assign(solution: Path, out: Path | None, assignment: str | None) -> None:
     """Write the starter notebook: SOLUTION with its solution blocks replaced by stubs."""
-    from grader.assign import AssignError, assign_file
-    from grader.notebook import BadNotebook
+    from grader.authoring.assign import AssignError, assign_file
+    from grader.course.notebook import BadNotebook
 
     out = out or solution.parent / "starter.ipynb"
     try:
@@ -275,8 +275,8 @@ def validate(assignments: tuple[str, ...], course: Path | None) -> None:
 
     Exits 1 when anything is wrong, printing one line per problem.
     """
-    from grader.assignment import AssignmentError, list_assignments, load_assignment
-    from grader.validate import validate_assignment
+    from grader.authoring.validate import validate_assignment
+    from grader.course.assignment import AssignmentError, list_assignments, load_assignment
 
     try:
         specs = [load_assignment(a, course) for a in assignments] or list_assignments(course)
@@ -301,8 +301,8 @@ def validate(assignments: tuple[str, ...], course: Path | None) -> None:
 @_course_option
 def list_(course: Path | None) -> None:
     """List the assignments with their points, test counts and GPU needs."""
-    from grader.assignment import AssignmentError, list_assignments
-    from grader.validate import summarize
+    from grader.authoring.validate import summarize
+    from grader.course.assignment import AssignmentError, list_assignments
 
     try:
         specs = list_assignments(course)

@@ -4,7 +4,7 @@
     .venv/bin/python reference/pretrain_resnet.py --check-partial  # the first epochs, within tolerance
     .venv/bin/python reference/pretrain_resnet.py --check          # the full run too (about a minute)
 
-Source task: the rows of the `digits` training split (grader/datasets.py) with labels 0-4,
+Source task: the rows of the `digits` training split (grader/course/datasets.py) with labels 0-4,
 shifted by up to one pixel at random. Besides classifying them, the network's pooled 128
 features must reconstruct the (shifted) image through a linear decoder, which is thrown away
 afterwards. Without that auxiliary loss, features trained on five classes collapse onto what
@@ -42,7 +42,7 @@ SETTINGS = {"seed": 0, "epochs": 60, "batch_size": 32, "lr": 3e-3, "weight_decay
             "max_shift": 1}
 PARTIAL_EPOCHS = 2
 PARTIAL_STATE = HERE.parent / "tests" / "data" / f"resnet_digits04_{PARTIAL_EPOCHS}epochs.pt"
-#: Per-tensor relative tolerance (grader.testing.tensor_rel_error) for a re-run of the first
+#: Per-tensor relative tolerance (grader.course.testing.tensor_rel_error) for a re-run of the first
 #: epochs. Measured on one AVX-512 machine, against the recorded state: the worst tensor differs
 #: by 2.4e-06 under the default, ATEN_CPU_CAPABILITY=default, ONEDNN_MAX_CPU_ISA=AVX2 and =SSE41
 #: (20x margin), while a changed setting moves some tensor by far more: lr +1% 0.57, weight decay
@@ -59,7 +59,7 @@ def _finetune_module():
 
 def source_data() -> tuple[torch.Tensor, torch.Tensor]:
     """The digits 0-4 of the `digits` training split, as (N, 1, 8, 8) float32 images and labels."""
-    from grader import datasets
+    from grader.course import datasets
 
     split = datasets.load("digits")
     keep = split.y_train < 5
@@ -149,7 +149,7 @@ def check_partial(state: dict[str, torch.Tensor] | None = None, rtol: float = PA
     """Re-run the first PARTIAL_EPOCHS epochs (or take `state`) and compare them with the recorded
     state, per tensor within `rtol`; returns (worst tensor, its relative error), raises
     AssertionError naming the worst tensor when one is beyond `rtol`."""
-    from grader.testing import assert_states_close
+    from grader.course.testing import assert_states_close
 
     record = _finetune_module().recorded()
     if record["torch"].split("+")[0] != torch.__version__.split("+")[0]:  # "2.13.0+cpu" == "2.13.0"
@@ -174,7 +174,7 @@ QUALITY = {"source": 0.95, "transfer": 0.85}
 def transfer_quality(state: dict[str, torch.Tensor]) -> tuple[float, float]:
     """(accuracy of the pretrained network on the held-out digits 0-4, held-out accuracy on the
     digits 5-9 after the notebook's fine-tuning of its frozen features on 100 images)."""
-    from grader import datasets
+    from grader.course import datasets
 
     ref = _finetune_module()
     digits = datasets.load("digits")
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "bytes": len(data),
         "made_by": "reference/pretrain_resnet.py",
         "model": "CompactResNet(num_classes=5), reference/finetune.py",
-        "source": "digits training split (grader/datasets.py), labels 0-4",
+        "source": "digits training split (grader/course/datasets.py), labels 0-4",
         "settings": SETTINGS,
         "partial": {"epochs": PARTIAL_EPOCHS, "sha256": partial,
                     "state": PARTIAL_STATE.relative_to(HERE.parent).as_posix(), "rtol": PARTIAL_RTOL},

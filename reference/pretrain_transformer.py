@@ -3,7 +3,7 @@
     .venv/bin/python reference/pretrain_transformer.py            # writes the shipped checkpoint
     .venv/bin/python reference/pretrain_transformer.py --check    # a fresh run must match it (tolerance)
 
-Source task: the rows of the `digits` training split (grader/datasets.py) with labels 0-4, each
+Source task: the rows of the `digits` training split (grader/course/datasets.py) with labels 0-4, each
 image shifted by up to one pixel at random. Two losses, as in BERT: the [CLS] features classify
 the digit (0-4), and MASKED ROWS are reconstructed: MASKED_ROWS of the 8 rows of every image are
 zeroed in the input, and a linear decoder (thrown away afterwards) must predict their pixels
@@ -16,7 +16,7 @@ reproduction is checked with tolerances (tests/test_attention_checkpoint.py):
 
 * the first PARTIAL_EPOCHS epochs: their state is written to PARTIAL_STATE (tests/data/, outside
   the wheel) and its sha256 to pretrained.json; a re-run is compared with it per tensor by
-  grader.testing.assert_states_close within PARTIAL_RTOL;
+  grader.course.testing.assert_states_close within PARTIAL_RTOL;
 * the full run: by what the checkpoint is for, `quality(state)` (held-out accuracy on the digits
   0-4, and on 5-9 after the notebook's fine-tuning), recorded too, within QUALITY_TOL. Forty
   epochs of Adam amplify the differences between instruction sets (1e-6 after two epochs) into
@@ -46,7 +46,7 @@ SETTINGS = {"seed": 0, "epochs": 40, "batch_size": 32, "lr": 2e-3, "weight_decay
             "masked_rows": 2, "max_shift": 1}
 PARTIAL_EPOCHS = 2
 PARTIAL_STATE = HERE.parent / "tests" / "data" / f"transformer_digits04_{PARTIAL_EPOCHS}epochs.pt"
-#: Per-tensor relative tolerance (grader.testing.tensor_rel_error) for a re-run of the first
+#: Per-tensor relative tolerance (grader.course.testing.tensor_rel_error) for a re-run of the first
 #: epochs. Measured against the recorded state: the worst tensor differs by 4.3e-07 under
 #: ATEN_CPU_CAPABILITY=default and by 0 under ONEDNN_MAX_CPU_ISA=AVX2 and =SSE41 (23x margin),
 #: while a changed setting moves some tensor by more: lr +1% 4.6e-02, weight decay x2 1.9e-05,
@@ -65,7 +65,7 @@ def _reference():
 
 def source_data() -> tuple[torch.Tensor, torch.Tensor]:
     """The digits 0-4 of the `digits` training split, as (N, 8, 8) float32 sequences and labels."""
-    from grader import datasets
+    from grader.course import datasets
 
     split = datasets.load("digits")
     keep = split.y_train < 5
@@ -169,7 +169,7 @@ def check_partial(state: dict[str, torch.Tensor] | None = None, rtol: float = PA
     """Re-run the first PARTIAL_EPOCHS epochs (or take `state`) and compare them with the recorded
     state per tensor within `rtol`; returns (worst tensor, its relative error) and raises
     AssertionError naming the worst tensor when one is beyond `rtol`."""
-    from grader.testing import assert_states_close
+    from grader.course.testing import assert_states_close
 
     record = _reference().recorded()
     if record["torch"].split("+")[0] != torch.__version__.split("+")[0]:  # "2.13.0+cpu" == "2.13.0"
@@ -186,7 +186,7 @@ def check_partial(state: dict[str, torch.Tensor] | None = None, rtol: float = PA
 def quality(state: dict[str, torch.Tensor]) -> dict[str, float]:
     """What the checkpoint is for: held-out accuracy on the digits 0-4, and held-out accuracy on the
     digits 5-9 after the notebook's fine-tuning of a new head (reference.BUDGET)."""
-    from grader import datasets
+    from grader.course import datasets
 
     ref = _reference()
     digits = datasets.load("digits")
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "bytes": len(data),
         "made_by": "reference/pretrain_transformer.py",
         "model": "RowTransformer(num_classes=5), reference/attention.py",
-        "source": "digits training split (grader/datasets.py), labels 0-4",
+        "source": "digits training split (grader/course/datasets.py), labels 0-4",
         "settings": SETTINGS,
         "quality": quality(state),
         "quality_tol": QUALITY_TOL,

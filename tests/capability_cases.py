@@ -11,8 +11,8 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-from grader.assignment import Assignment, load_assignment
-from grader.notebook import read_notebook
+from grader.course.assignment import Assignment, load_assignment
+from grader.course.notebook import read_notebook
 
 FINETUNE = load_assignment("finetune")
 

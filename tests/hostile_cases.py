@@ -12,9 +12,9 @@ import dataclasses
 import json
 from pathlib import Path
 
-from grader.assignment import load_assignment
-from grader.judge import grade
-from grader.notebook import read_notebook
+from grader.course.assignment import load_assignment
+from grader.course.notebook import read_notebook
+from grader.judge.pipeline import grade
 
 BACKPROP = load_assignment("backprop")
 FAST = dataclasses.replace(BACKPROP, limits=dataclasses.replace(

@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from grader.assignment import load_assignment
-from grader.notebook import read_notebook
+from grader.course.assignment import load_assignment
+from grader.course.notebook import read_notebook
 
 BACKPROP = load_assignment("backprop")
 BACKPROP_FAST = dataclasses.replace(BACKPROP, limits=dataclasses.replace(

@@ -5,7 +5,7 @@
 JOBS.json: [[label, notebook path], ...]. OUT.json: {label: {"score", "max_score", "tests":
 {name: [status, score]}, "cells": [status, ...]}}. Run it with ATEN_CPU_CAPABILITY /
 ONEDNN_MAX_CPU_ISA / OPENBLAS_CORETYPE set: torch reads them at import, in this (judge) process,
-and the judge passes them on to the worker (grader.judge.cpu_isa_env).
+and the judge passes them on to the worker (grader.judge.pipeline.cpu_isa_env).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def main(jobs_path: str, out_path: str) -> int:
-    from grader.judge import grade_notebook
+    from grader.judge.pipeline import grade_notebook
 
     results = {}
     for label, notebook in json.loads(Path(jobs_path).read_text(encoding="utf-8")):

@@ -120,7 +120,7 @@ def check_within_limits(result, assignment_id: str, fraction: float = 0.5) -> No
     """The graded notebook's cells took at most `fraction` of the wall-time limits the judge
     enforces for `assignment_id` (each cell, and all together): a bound relative to what
     students get, not a speed figure for this machine (speed goes in bench/)."""
-    from grader.assignment import load_assignment
+    from grader.course.assignment import load_assignment
 
     limits = load_assignment(assignment_id).limits
     slowest = max(result.cells, key=lambda c: c.duration)

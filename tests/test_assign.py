@@ -1,4 +1,4 @@
-"""`grade assign`: the starter notebook made from the solution notebook (grader/assign.py)."""
+"""`grade assign`: the starter notebook made from the solution notebook (grader/authoring/assign.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from grader.assign import AssignError, MarkerError, assign, dumps, strip_solutions, write_notebook
+from grader.authoring.assign import AssignError, MarkerError, assign, dumps, strip_solutions, write_notebook
 from grader.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""grader.assignment: finding the course, reading assignment.toml, and its errors."""
+"""grader.course.assignment: finding the course, reading assignment.toml, and its errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import assignment as A
-from grader.assignment import (
+from grader.course import assignment as A
+from grader.course.assignment import (
     Assignment,
     AssignmentError,
     Limits,

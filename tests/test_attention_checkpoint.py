@@ -7,7 +7,7 @@ sha256 of the state after the first epochs (kept in tests/data/) and the checkpo
 Trained floats are not bit-identical across CPUs, so reproduction is checked with tolerances:
 
 * the first epochs, re-run here, match the recorded state (tests/data/transformer_digits04_2epochs.pt,
-  its sha256 in the record) per tensor within PARTIAL_RTOL, by grader.testing.assert_states_close
+  its sha256 in the record) per tensor within PARTIAL_RTOL, by grader.course.testing.assert_states_close
   (norm-wise relative error). The measured errors are in reference/pretrain_transformer.py; the
   test re-runs under ATEN_CPU_CAPABILITY=default too, and
   checks that a changed hyper-parameter fails.
@@ -102,7 +102,7 @@ def test_torch_positions_are_the_numpy_formula(ref):
 def test_pretrained_features_transfer(ref, pretrain):
     """The checkpoint has its recorded quality: it classifies the held-out digits 0-4, and its frozen
     features beat training from scratch on the 100 images of 5-9 with the notebook's budget by far."""
-    from grader import datasets
+    from grader.course import datasets
 
     quality = pretrain.quality(ref.load_checkpoint())
     # The shipped file is fixed bytes, but its quality includes a short fine-tuning on this CPU: a

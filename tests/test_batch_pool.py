@@ -76,8 +76,8 @@ def test_a_judge_past_the_deadline_is_replaced():
 
 
 def test_prestarted_workers_stay_alive_for_the_next_submission():
-    from grader.assignment import load_assignment
-    from grader.judge import worker_spec
+    from grader.course.assignment import load_assignment
+    from grader.judge.pipeline import worker_spec
     from grader.sandbox import get_backend
 
     spec = worker_spec(load_assignment("backprop"), None)

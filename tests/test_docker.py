@@ -26,13 +26,13 @@ from docker_env import (  # noqa: F401  (docker_ready: an autouse fixture)
 )
 from hostile_cases import SOLUTION, write_notebook
 
-from grader.assignment import Limits, load_assignment
-from grader.judge import BadInput, grade, grade_notebook
-from grader.notebook import read_notebook
-from grader.remote import Submission
+from grader.course.assignment import Limits, load_assignment
+from grader.course.notebook import read_notebook
+from grader.judge.pipeline import BadInput, grade, grade_notebook
+from grader.judge.remote import Submission
+from grader.judge.session import Cell, WorkerSession
 from grader.sandbox import SandboxError, WorkerSpec, get_backend
 from grader.sandbox.docker import JUDGE_LABEL, LABEL, DockerBackend, judge_id
-from grader.session import Cell, WorkerSession
 
 pytestmark = pytest.mark.docker
 skip_module_without_docker()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from docker_env import docker_ready, skip_module_without_docker  # noqa: F401  (autouse fixture)
 
-from grader.assignment import list_assignments
-from grader.judge import grade
-from grader.notebook import read_notebook
+from grader.course.assignment import list_assignments
+from grader.course.notebook import read_notebook
+from grader.judge.pipeline import grade
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 skip_module_without_docker()

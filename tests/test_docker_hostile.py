@@ -39,13 +39,13 @@ from hostile_cases import (
     write_notebook,
 )
 
-from grader.assignment import Limits
-from grader.judge import grade, worker_spec
-from grader.notebook import code_cells
-from grader.remote import Submission
+from grader.course.assignment import Limits
+from grader.course.notebook import code_cells
+from grader.judge.pipeline import grade, worker_spec
+from grader.judge.remote import Submission
+from grader.judge.session import Cell, WorkerSession
 from grader.sandbox import WorkerSpec, get_backend
 from grader.sandbox.docker import LABEL
-from grader.session import Cell, WorkerSession
 
 pytestmark = pytest.mark.docker
 skip_module_without_docker()

@@ -11,10 +11,10 @@ import pytest
 from docker_env import docker_ready, skip_module_without_docker  # noqa: F401  (docker_ready: autouse)
 from judge_attacks import forge_cell, forge_ok_cell
 
-from grader.assignment import Limits
-from grader.remote import Submission, WorkerLost
+from grader.course.assignment import Limits
+from grader.judge.remote import Submission, WorkerLost
+from grader.judge.session import Cell, WorkerSession
 from grader.sandbox import WorkerSpec, get_backend
-from grader.session import Cell, WorkerSession
 
 pytestmark = pytest.mark.docker
 skip_module_without_docker()

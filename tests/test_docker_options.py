@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader import __version__
-from grader.assignment import Limits
+from grader.course.assignment import Limits
 from grader.sandbox import WorkerSpec
 from grader.sandbox.docker import DockerBackend, stale_reason
 from grader.sandbox.gpu import parse_gpus

@@ -12,7 +12,7 @@ from capability_cases import faking_notebook, torchvision_only
 from docker_env import docker_ready, skip_module_without_docker  # noqa: F401  (docker_ready: autouse)
 from hostile_torch import BACKPROP_FAST, CNN, backprop_attack, cnn_attack, refused_tests
 
-from grader.judge import grade
+from grader.judge.pipeline import grade
 
 pytestmark = pytest.mark.docker
 skip_module_without_docker()

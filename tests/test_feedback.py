@@ -23,7 +23,7 @@ import pytest
 from grader import feedback as fb
 from grader.feedback import page as fb_page
 from grader.feedback import sanitise
-from grader.results import CellRun, GradingResult, TestResult
+from grader.judge.results import CellRun, GradingResult, TestResult
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "templates"

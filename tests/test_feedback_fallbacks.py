@@ -15,7 +15,7 @@ import pytest
 from test_feedback import NOW, PNG, TEMPLATES, Page, assert_inert
 
 from grader.feedback import build_feedback, render
-from grader.results import CellRun, GradingResult
+from grader.judge.results import CellRun, GradingResult
 
 #: Bounds for hostile input (generous: a loaded 2-core CI machine; the unbounded renderer
 #: took about two minutes for the fifteen cells below).

@@ -5,7 +5,7 @@ a seed; assignments/finetune/pretrained.json records its sha256 (bytes: checked 
 how it was made. Training is not bit-identical across CPUs (oneDNN and ATen pick kernels by
 instruction set), so the reproduction check re-runs the first epochs (a few seconds) and
 compares the state with the recorded one, tests/data/resnet_digits04_2epochs.pt, per tensor
-within pretrain_resnet.PARTIAL_RTOL (grader.testing.assert_states_close). It is proven under
+within pretrain_resnet.PARTIAL_RTOL (grader.course.testing.assert_states_close). It is proven under
 four instruction-set settings here, and shown to catch a changed hyper-parameter. The full run
 (about a minute on one core) diverges across CPUs after 60 epochs; it is checked by what its
 features are worth when DLGRADE_FULL_REPRODUCTION=1, or with
@@ -98,7 +98,7 @@ def test_notebook_classes_are_the_reference(ref):
 def test_pretrained_features_transfer(ref, pretrain):
     """The checkpoint classifies the held-out digits 0-4, and its frozen features beat training
     from scratch on the 100 images of 5-9 with the notebook's budget, by a clear margin."""
-    from grader import datasets
+    from grader.course import datasets
 
     source_acc, tuned = pretrain.transfer_quality(ref.load_checkpoint())
     assert source_acc > pretrain.QUALITY["source"], f"held-out 0-4 accuracy {source_acc:.3f}"

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from grader.assignment import load_assignment
-from grader.judge import BadInput, gpu_plan
+from grader.course.assignment import load_assignment
+from grader.judge.pipeline import BadInput, gpu_plan
 from grader.sandbox.gpu import (
     ALL,
     GpuError,
@@ -156,7 +156,7 @@ def test_gpu_optional_runs_on_the_cpu_and_says_so():
 
 
 def test_process_backend_checks_the_host_for_gpus(monkeypatch):
-    import grader.judge as judge
+    import grader.judge.pipeline as judge
 
     needs = dataclasses.replace(BACKPROP, gpu="required")
     monkeypatch.setattr(judge, "host_gpu_count", lambda: None)

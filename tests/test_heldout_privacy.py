@@ -2,7 +2,7 @@
 
 - The held-out digits are rows of scikit-learn's public digits set, so a notebook could embed
   that set as a table. The judge hands out the held-out inputs shifted by a fraction of a pixel
-  and noised, per course secret (grader.datasets.perturb_heldout): such a table scores nothing
+  and noised, per course secret (grader.course.datasets.perturb_heldout): such a table scores nothing
   (here: the same table gets every clean held-out row right).
 - A notebook that keeps the inputs it was given and puts them into later error messages leaks
   no held-out value into result.json or the feedback page: tests that use held-out data run
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import datasets
-from grader.assignment import load_assignment, templates_dir
+from grader.course import datasets
+from grader.course.assignment import load_assignment, templates_dir
+from grader.course.notebook import read_notebook
 from grader.feedback import render_feedback
-from grader.judge import grade
-from grader.notebook import read_notebook
-from grader.pytest_plugin import HELDOUT_MESSAGE_BUDGET, HELDOUT_MESSAGE_CHARS
+from grader.judge.pipeline import grade
+from grader.judge.pytest_plugin import HELDOUT_MESSAGE_BUDGET, HELDOUT_MESSAGE_CHARS
 
 BACKPROP = load_assignment("backprop")
 FAST = dataclasses.replace(BACKPROP, limits=dataclasses.replace(

@@ -24,11 +24,11 @@ from hostile_cases import (
 )
 from hostile_cases import write_notebook as _write
 
-from grader.judge import grade, worker_spec
-from grader.notebook import code_cells
-from grader.remote import Submission
+from grader.course.notebook import code_cells
+from grader.judge.pipeline import grade, worker_spec
+from grader.judge.remote import Submission
+from grader.judge.session import WorkerSession
 from grader.sandbox import get_backend
-from grader.session import WorkerSession
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from hostile_cases import FAST, SOLUTION, STARTER, with_cell
 from judge_attacks import assert_graded_safely, forge_cell, forge_function, grade_cli
 
-import grader.judge
-from grader.judge import grade
+import grader.judge.pipeline
+from grader.judge.pipeline import grade
 
 FULL = 45.0  # backprop's points; the solution earns them all (tests/test_hostile.py checks it)
 LIMITS = ("--limit", "cell_seconds=4", "--limit", "notebook_seconds=60", "--limit", "call_seconds=5")
@@ -62,7 +62,7 @@ def test_an_unexpected_judge_error_still_gives_one_result(monkeypatch):
     def broken(nb):  # noqa: ANN001, ANN202
         raise RuntimeError("a bug in the judge")
 
-    monkeypatch.setattr(grader.judge, "defining_cells", broken)
+    monkeypatch.setattr(grader.judge.pipeline, "defining_cells", broken)
     result = grade(SOLUTION, FAST)
     assert result.score == 0 and result.extra["grading_failed"] is True
     assert len(result.errors) == 1 and "RuntimeError: a bug in the judge" in result.errors[0]

@@ -16,7 +16,7 @@ import dataclasses
 import pytest
 from hostile_torch import BACKPROP_FAST, CNN, backprop_attack, cnn_attack, refused_tests
 
-from grader.judge import grade
+from grader.judge.pipeline import grade
 
 
 def test_backprop_without_the_import_blocker_earns_nothing():

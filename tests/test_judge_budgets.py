@@ -14,12 +14,12 @@ import pytest
 from hostile_cases import SOLUTION, STARTER, with_cell
 from judge_attacks import _FIND_WORKER, assert_graded_safely, forge_ok_cell, grade_cli
 
-from grader.assignment import Limits, _Bad, _limits
-from grader.budgets import fit_result, result_bytes
-from grader.remote import StudentError, Submission, SubmissionError, WorkerLost
-from grader.results import CellRun, GradingResult, TestResult
+from grader.course.assignment import Limits, _Bad, _limits
+from grader.judge.budgets import fit_result, result_bytes
+from grader.judge.remote import StudentError, Submission, SubmissionError, WorkerLost
+from grader.judge.results import CellRun, GradingResult, TestResult
+from grader.judge.session import Cell, WorkerSession
 from grader.sandbox import WorkerSpec, get_backend
-from grader.session import Cell, WorkerSession
 
 FULL = 45.0
 FAST = ("--limit", "cell_seconds=4", "--limit", "notebook_seconds=60", "--limit", "call_seconds=5")

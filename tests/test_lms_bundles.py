@@ -35,7 +35,7 @@ def test_gradescope_zip_layout_is_deterministic(tmp_path):
 def test_prairielearn_build_keeps_the_course_out_of_the_image(tmp_path):
     out = prairielearn.build("backprop", tmp_path / "pl", log=lambda m: None)
     image = {p.relative_to(out / "image").as_posix() for p in (out / "image").rglob("*") if p.is_file()}
-    assert {"Dockerfile", "setup.sh", "requirements.txt", "grader/judge.py"} <= image
+    assert {"Dockerfile", "setup.sh", "requirements.txt", "grader/judge/pipeline.py"} <= image
     assert not any(p.startswith(("course/", "assignments/")) or "hidden" in p for p in image)
     tests = out / "question" / "tests"
     assert (tests / "course" / "assignments" / "backprop" / "tests" / "hidden" / "test_affine.py").is_file()

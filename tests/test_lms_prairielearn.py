@@ -79,8 +79,8 @@ def test_submit_format_prairielearn_bad_input_is_not_gradable(tmp_path):
 
 
 def test_instructor_only_messages_stay_out_of_what_students_see():
+    from grader.judge.results import GradingResult, TestResult
     from grader.lms import gradescope, prairielearn
-    from grader.results import GradingResult, TestResult
 
     tests = (TestResult("test_open", "public", 1, 1, "passed", "fine"),
              TestResult("test_secret", "hidden", 0, 2, "failed", "expected 42 from the held-out set",
@@ -99,8 +99,8 @@ def test_instructor_only_messages_stay_out_of_what_students_see():
 
 
 def test_prairielearn_results_stay_under_one_megabyte():
+    from grader.judge.results import GradingResult, TestResult
     from grader.lms.prairielearn import MAX_BYTES, encode, results_json
-    from grader.results import GradingResult, TestResult
 
     tests = tuple(TestResult(name=f"test_{i}", suite="public", score=0, max_score=1, status="failed",
                              message="x" * 100_000) for i in range(200))

@@ -1,4 +1,4 @@
-"""grader/loaders.py on small files written in the real MNIST (IDX) and CIFAR-10 formats."""
+"""grader/course/loaders.py on small files written in the real MNIST (IDX) and CIFAR-10 formats."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.loaders import (
+from grader.course.loaders import (
     LoaderError,
     load_cifar10,
     load_mnist,

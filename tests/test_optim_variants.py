@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from notebook_variants import Case, check_bug, check_edits_apply, combine, describe, write_variant
 
-from grader.judge import grade_notebook
+from grader.judge.pipeline import grade_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = ROOT / "assignments" / "optim"
@@ -363,7 +363,7 @@ def test_reference_rules_match_torch(rule):
 def test_flat_training_is_per_parameter_training(rule):
     """train_flat (one rule call per step on the flattened parameters, as the judge's sweep runs)
     computes exactly what train (one config per parameter) computes."""
-    from grader import datasets
+    from grader.course import datasets
 
     ref = _load("optim_reference", ROOT / "reference" / "optim.py")
     split = datasets.load("digits")
@@ -379,7 +379,7 @@ def test_flat_training_is_per_parameter_training(rule):
 
 def test_sweep_verdicts_have_margins():
     """The shipped grid's verdicts are far from the divergence threshold, so no CPU flips them."""
-    from grader import datasets
+    from grader.course import datasets
 
     ref = _load("optim_reference", ROOT / "reference" / "optim.py")
     split = datasets.load("digits")

@@ -63,7 +63,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def probe(cwd: Path, env: dict[str, str]) -> dict:
     """Import grader in a fresh interpreter and report where it finds things."""
     code = r"""
-import json, grader, grader.assignment as A
+import json, grader, grader.course.assignment as A
 out = {"grader": grader.__file__, "course": str(A.course_root()), "templates": str(A.templates_dir())}
 ids = [a.id for a in A.list_assignments()]
 out["ids"] = ids

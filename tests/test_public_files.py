@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from test_assignment import make_course
 
-from grader import datasets
-from grader.assignment import AssignmentError, load_assignment
 from grader.cli import main
+from grader.course import datasets
+from grader.course.assignment import AssignmentError, load_assignment
 
 REPO = Path(__file__).resolve().parent.parent
 

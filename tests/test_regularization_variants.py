@@ -16,8 +16,8 @@ import nbformat
 import pytest
 from notebook_variants import Case, check_bug, check_edits_apply, check_within_limits, describe, write_variant
 
-from grader.assign import assign
-from grader.judge import grade_notebook
+from grader.authoring.assign import assign
+from grader.judge.pipeline import grade_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = ROOT / "assignments" / "regularization"

@@ -12,7 +12,7 @@ import json
 
 from capability_cases import faking_notebook, torchvision_only
 
-from grader.judge import grade
+from grader.judge.pipeline import grade
 from grader.sandbox.environment import SandboxEnvironment, describe, parse_probe
 from grader.sandbox.process import ProcessBackend
 
@@ -31,7 +31,7 @@ def test_the_fake_would_pass_if_trusted(tmp_path, monkeypatch):
 
     That is what deciding on the worker's word used to do; it shows the fake is a real attack.
     """
-    from grader import pytest_plugin
+    from grader.judge import pytest_plugin
 
     class Trusting(pytest_plugin.JudgePlugin):
         def __init__(self, *args, **kwargs):

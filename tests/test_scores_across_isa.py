@@ -4,7 +4,7 @@ and the trained-model assignments score the same under four of them.
 Trained floats round differently under another instruction set (oneDNN, ATen and MKL pick
 kernels by ISA, OpenBLAS by CPU type), so a held-out accuracy may move by an example or two.
 The judge forwards ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS, MKL_CBWR and
-OPENBLAS_CORETYPE to the worker (grader.judge.cpu_isa_env; the worker's environment is
+OPENBLAS_CORETYPE to the worker (grader.judge.pipeline.cpu_isa_env; the worker's environment is
 otherwise built from scratch, so a submission cannot choose them for the judge). One
 interpreter per setting (torch reads them at import) grades the solutions of backprop, cnn,
 regularization, finetune and rnn and a few training-related variants (tests/isa_grading.py), and
@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from notebook_variants import Case, write_variant
 
-from grader.assignment import load_assignment
-from grader.judge import CPU_ISA_VARIABLES, BadInput, cpu_isa_env, worker_spec
-from grader.remote import Submission
+from grader.course.assignment import load_assignment
+from grader.judge.pipeline import CPU_ISA_VARIABLES, BadInput, cpu_isa_env, worker_spec
+from grader.judge.remote import Submission
+from grader.judge.session import Cell, WorkerSession
 from grader.sandbox import get_backend
-from grader.session import Cell, WorkerSession
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_the_judge_forwards_its_own_settings(monkeypatch):
 
 def test_grade_gives_the_worker_the_judges_settings(monkeypatch, tmp_path):
     """grade() puts the settings in the worker's spec: the judge's own, or those it is given."""
-    import grader.judge as judge
+    import grader.judge.pipeline as judge
 
     seen = []
 

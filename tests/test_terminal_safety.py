@@ -20,7 +20,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader import cli
-from grader.results import CellRun, GradingResult, TestResult
+from grader.judge.results import CellRun, GradingResult, TestResult
 
 REPO = Path(__file__).resolve().parent.parent
 

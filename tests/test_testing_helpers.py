@@ -1,4 +1,4 @@
-"""grader.testing's helpers on plain values (no worker): messages name the quantity."""
+"""grader.course.testing's helpers on plain values (no worker): messages name the quantity."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from grader.testing import (
+from grader.course.testing import (
     assert_answer_choice,
     assert_answer_number,
     assert_close,

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader.notebook import MAX_CELLS, BadNotebook, code_cells, defining_cells, read_notebook
-from grader.worker_reply import BadReply, ReplyTimeout, decode_value, recv_reply
+from grader.course.notebook import MAX_CELLS, BadNotebook, code_cells, defining_cells, read_notebook
+from grader.judge.worker_reply import BadReply, ReplyTimeout, decode_value, recv_reply
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,  # the same examples on every run
                 suppress_health_check=[HealthCheck.too_slow])

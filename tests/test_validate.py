@@ -1,4 +1,4 @@
-"""`grade validate` and `grade list` (grader/validate.py).
+"""`grade validate` and `grade list` (grader/authoring/validate.py).
 
 Two real validations (each grades the solution and the starter, about 3 s): the shipped
 backprop assignment must pass, and a broken copy of it in a temporary course must fail with
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.assignment import Assignment
+from grader.authoring.validate import lint_tests, summarize
 from grader.cli import main
-from grader.validate import lint_tests, summarize
+from grader.course.assignment import Assignment
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -206,8 +206,8 @@ def test_stale_starter_and_bad_markers(tmp_path: Path) -> None:
     root = course / "assignments" / "backprop"
     edit(root / "starter.ipynb", '"ANSWER_DEAD_RELU = None  # YOUR CODE HERE\\n",',
          '"ANSWER_DEAD_RELU = \\"b\\"\\n",')
-    from grader.assignment import load_assignment
-    from grader.validate import Report, _check_starter_file
+    from grader.authoring.validate import Report, _check_starter_file
+    from grader.course.assignment import load_assignment
 
     report = Report("backprop")
     _check_starter_file(load_assignment("backprop", course), report)
@@ -246,7 +246,7 @@ def test_assertion_forms_accepted(tmp_path: Path) -> None:
     a = fake_assignment(tmp_path, hidden='''
         import pytest
         from numpy.testing import assert_allclose
-        from grader.testing import assert_close
+        from grader.course.testing import assert_close
 
         def _helper(x):
             return _deeper(x)

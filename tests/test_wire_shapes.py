@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader import wire
-from grader.assignment import Limits
-from grader.remote import Submission
+from grader.course.assignment import Limits
+from grader.judge.remote import Submission
+from grader.judge.session import Cell, WorkerSession
 from grader.sandbox import WorkerSpec, get_backend
-from grader.session import Cell, WorkerSession
+from grader.worker import wire
 
 
 def test_encode_keeps_zero_dim_and_non_contiguous_shapes():

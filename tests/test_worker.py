@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from grader.assignment import Limits
-from grader.notebook import strip_ipython
-from grader.remote import Handle, MissingName, StudentError, Submission, WorkerLost
+from grader.course.assignment import Limits
+from grader.course.notebook import strip_ipython
+from grader.judge.remote import Handle, MissingName, StudentError, Submission, WorkerLost
+from grader.judge.session import Cell, WorkerSession
 from grader.sandbox import WorkerSpec, get_backend
-from grader.session import Cell, WorkerSession
 
 FAST = Limits(cell_seconds=3, notebook_seconds=30, call_seconds=3, max_restarts=2)
 
@@ -225,8 +225,8 @@ def test_reply_checks_refuse_bad_frames():
     import json
     import socket
 
-    from grader.wire import HEADER
-    from grader.worker_reply import BadReply, recv_reply
+    from grader.judge.worker_reply import BadReply, recv_reply
+    from grader.worker.wire import HEADER
 
     def frame(header: dict, payload: bytes = b"") -> bytes:
         body = json.dumps(header).encode()
@@ -268,7 +268,7 @@ def test_scalars_keep_their_types_and_non_finite_values(worker_of):
 def test_notebook_reader_tolerates_a_bom_and_names_bad_versions(tmp_path):
     import json
 
-    from grader.notebook import BadNotebook, read_notebook
+    from grader.course.notebook import BadNotebook, read_notebook
 
     nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
           "cells": [{"cell_type": "code", "id": "a", "metadata": {}, "source": "x = 1",
@@ -300,7 +300,7 @@ def test_refusing_a_module_during_a_call(worker_of):
 
 
 def test_iterating_a_handle_brings_its_items_back(worker_of):
-    from grader.remote import MAX_ITEMS, type_name
+    from grader.judge.remote import MAX_ITEMS, type_name
 
     _, _, sub = worker_of([
         "import collections, itertools\n"

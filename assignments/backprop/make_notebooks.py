@@ -3,7 +3,7 @@
     .venv/bin/python assignments/backprop/make_notebooks.py
 
 The solution notebook is the source of truth; the starter is derived from it by
-`grader.assign.assign`, the same code as `grade assign solution.ipynb -o starter.ipynb`
+`grader.authoring.assign.assign`, the same code as `grade assign solution.ipynb -o starter.ipynb`
 (the marker rules are in docs/authoring.md). Both files are written in `grade assign`'s
 layout, so running this script and `grade assign` give byte-identical starters.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.assign import notebook_from_cells, strip_solutions, write_solution_and_starter  # noqa: F401 (strip_solutions: tests)
+from grader.authoring.assign import notebook_from_cells, strip_solutions, write_solution_and_starter  # noqa: F401 (strip_solutions: tests)
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENT = "backprop"

@@ -3,7 +3,7 @@
     .venv/bin/python assignments/cnn/make_notebooks.py
 
 The cells below are the source of truth for solution.ipynb; the starter is derived from it
-by `grader.assign.assign`, the same code as
+by `grader.authoring.assign.assign`, the same code as
 `grade assign assignments/cnn/solution.ipynb -o assignments/cnn/starter.ipynb`
 (the marker rules are in docs/authoring.md), and both files are written in `grade assign`'s
 byte-exact layout.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.assign import notebook_from_cells, write_solution_and_starter
+from grader.authoring.assign import notebook_from_cells, write_solution_and_starter
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENT = "cnn"

@@ -2,7 +2,7 @@
 
     .venv/bin/python assignments/finetune/make_notebooks.py
 
-The cells below are the source of truth. The starter is `grader.assign.assign` of the solution,
+The cells below are the source of truth. The starter is `grader.authoring.assign.assign` of the solution,
 the same code as `grade assign solution.ipynb -o starter.ipynb`, and both files are written in
 `grade assign`'s layout. The network classes in the notebook must stay identical to
 reference/finetune.py, whose state_dict the shipped checkpoint holds (a test checks this).
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.assign import notebook_from_cells, write_solution_and_starter
+from grader.authoring.assign import notebook_from_cells, write_solution_and_starter
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENT = "finetune"

@@ -99,9 +99,9 @@ class Batch:
     def prepare(self) -> None:
         import dataclasses
 
-        from grader.assignment import AssignmentError, _limits, load_assignment
         from grader.batch.intake import IntakeError, read_intake
         from grader.batch.roster import RosterError, read_roster
+        from grader.course.assignment import AssignmentError, _limits, load_assignment
         from grader.gradebook.api import Gradebook
         from grader.gradebook.db import GradebookError
 
@@ -114,7 +114,7 @@ class Batch:
             raise BatchInputError(str(e)) from None
         except Exception as e:  # assignment._Bad from --limit
             raise BatchInputError(f"--limit: {e}") from None
-        from grader.judge import BadInput, gpu_plan
+        from grader.judge.pipeline import BadInput, gpu_plan
 
         try:
             if not cfg.cluster:  # on a cluster, grader.cluster checks the workers' GPUs instead
@@ -156,9 +156,9 @@ class Batch:
         return todo, unchanged
 
     def run(self, progress: Any = None) -> dict[str, Any]:
+        from grader.authoring.validate import summarize
         from grader.gradebook.api import NewGrading, NewSubmission, TestOutcome
         from grader.gradebook.scoring import assess
-        from grader.validate import summarize
 
         self.prepare()
         spec, gb, cfg = self.spec, self.gb, self.cfg

@@ -90,9 +90,9 @@ def _judge(assignment_id: str, options: dict[str, Any]) -> _Judge:
     with _LOCK:
         if key in _JUDGES:
             return _JUDGES[key]
-        from grader import datasets
-        from grader.assignment import _limits, load_assignment, templates_dir
-        from grader.judge import gpu_plan
+        from grader.course import datasets
+        from grader.course.assignment import _limits, load_assignment, templates_dir
+        from grader.judge.pipeline import gpu_plan
         from grader.sandbox import get_backend
 
         course = options.get("course") or None
@@ -108,7 +108,7 @@ def _judge(assignment_id: str, options: dict[str, Any]) -> _Judge:
         datasets.write_public(spec.datasets, data_dir, spec.public_files)  # held-out splits load here too
         atexit.register(shutil.rmtree, data_dir.parent, True)
         atexit.register(backend.close)
-        import grader.pytest_plugin  # noqa: F401  pytest, before the first student
+        import grader.judge.pytest_plugin  # noqa: F401  pytest, before the first student
 
         judge = _Judge(spec, backend, data_dir, templates_dir(course))
         _warm_feedback(judge)
@@ -119,9 +119,9 @@ def _judge(assignment_id: str, options: dict[str, Any]) -> _Judge:
 def _warm_feedback(judge: _Judge) -> None:
     """Render one throwaway page: the renderer's imports and template cache, once per process."""
     try:
+        from grader.course.notebook import read_notebook
         from grader.feedback import build_feedback
-        from grader.notebook import read_notebook
-        from grader.results import GradingResult
+        from grader.judge.results import GradingResult
 
         nb = read_notebook(judge.spec.starter) if judge.spec.starter.is_file() else {"cells": []}
         build_feedback(GradingResult(assignment=judge.spec.id, notebook="warm-up", mode="submit", score=0.0,
@@ -175,7 +175,7 @@ class _Prestart:
 
 
 class _Failures(logging.Handler):
-    """Catches the judge's last-resort traceback (logged at DEBUG by grader.judge.grade)."""
+    """Catches the judge's last-resort traceback (logged at DEBUG by grader.judge.pipeline.grade)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -187,7 +187,7 @@ class _Failures(logging.Handler):
 
 
 def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, Any]:
-    from grader.judge import BadInput, grade, prepare
+    from grader.judge.pipeline import BadInput, grade, prepare
 
     judge = _judge(assignment_id, options)
     name = _SAFE_NAME.sub("_", Path(str(options.get("source_name") or "submission.ipynb")).name)[:120]
@@ -202,7 +202,7 @@ def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, 
             return {"status": "invalid", "reason": one_line(str(e).replace(f"{work}/", ""), 500)}
         mode = options.get("mode", "submit")
         failures = _Failures()
-        log = logging.getLogger("grader.judge")
+        log = logging.getLogger("grader.judge.pipeline")
         log.addHandler(failures)
         saved = log.level
         log.setLevel(logging.DEBUG)

@@ -22,11 +22,11 @@ def refresh_feedback(gb: Gradebook, assignment: str, student: str, course: Path 
     grading = gb.grading(row.grading_id)
     if sub is None or not sub.feedback_path or not grading["result_json"]:
         return None
-    from grader.assignment import templates_dir
+    from grader.course.assignment import templates_dir
     from grader.feedback import build_feedback
     from grader.gradebook.scoring import adjustment_lines
+    from grader.judge.results import GradingResult
     from grader.outputs import write_text
-    from grader.results import GradingResult
 
     result = GradingResult.from_json(json.loads(grading["result_json"]))
     try:

@@ -8,5 +8,5 @@ submission and yields results as they finish (`runner`).
 
 The driver (grader.batch.driver) still owns the gradebook: workers receive plain bytes and
 options and return grade_job's JSON-able dict; only the driver writes. May call:
-grader.batch.job, grader.batch.pool (Job), grader.assignment, dask/distributed, dask_jobqueue.
+grader.batch.job, grader.batch.pool (Job), grader.course.assignment, dask/distributed, dask_jobqueue.
 """

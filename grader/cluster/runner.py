@@ -16,7 +16,7 @@ CRASHED_TWICE = "this submission crashed its grader twice (two Dask workers died
 
 def needs_gpu(assignment_id: str, options: dict[str, Any]) -> bool:
     """GPU tasks: the assignment requires one, or may use one and --gpus was given."""
-    from grader.assignment import load_assignment
+    from grader.course.assignment import load_assignment
 
     spec = load_assignment(assignment_id, options.get("course") or None)
     return spec.gpu == "required" or (spec.gpu == "optional" and bool(options.get("gpus")))

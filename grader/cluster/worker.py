@@ -21,7 +21,7 @@ _SKIP = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 
 def course_digest(course: str | Path | None = None) -> str:
     """sha256 over the course's assignments/ and reference/ files (names and bytes)."""
-    from grader.assignment import course_root
+    from grader.course.assignment import course_root
 
     root = course_root(course)
     h = hashlib.sha256()

@@ -20,7 +20,7 @@ that its cost is bounded whatever the notebook:
   scripts, frames, fonts and any network access.
 
 Importing this package is cheap (standard library); jinja2, mistune, pygments and nh3 are
-imported when a page is rendered. It may call grader.results, grader.textsafe and
+imported when a page is rendered. It may call grader.judge.results, grader.textsafe and
 grader.outputs; callers: grader.cli and batch grading.
 """
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from grader.results import CellRun, GradingResult
+from grader.judge.results import CellRun, GradingResult
 
 #: Largest text shown for one output, one test message or one grading error.
 MAX_OUTPUT_CHARS = 20_000

@@ -21,7 +21,7 @@ from typing import Any
 
 from grader.feedback import cells as _cells
 from grader.feedback.cells import MAX_OUTPUT_CHARS, truncate
-from grader.results import VISIBILITIES, GradingResult, TestResult
+from grader.judge.results import VISIBILITIES, GradingResult, TestResult
 from grader.textsafe import clean_text
 
 #: The Content-Security-Policy of the page. No scripts, frames, fonts or connections;
@@ -31,7 +31,7 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'n
 MAX_ERRORS = 100
 #: If the rendered notebook is still larger than this, it is left out of the page.
 MAX_FRAGMENT_CHARS = 25_000_000
-#: Test statuses the page knows (grader.results.STATUSES, and "skipped" from the pytest plugin);
+#: Test statuses the page knows (grader.judge.results.STATUSES, and "skipped" from the pytest plugin);
 #: anything else is shown as "unknown".
 TEST_STATUSES = ("passed", "partial", "failed", "error", "skipped")
 

@@ -5,8 +5,8 @@ One module per LMS (`gradescope`, `prairielearn`, `canvas`, `moodle`), plus `bun
 Gradescope zip and the PrairieLearn image share: the grader's wheel, a wheelhouse, the install
 script and one assignment's course files) and `feedback` (per-student feedback zips).
 
-These modules turn the judge's `GradingResult`s (grader.results) and the gradebook's rows into
-each LMS's formats, and may call grader.judge, grader.assignment, grader.outputs and
+These modules turn the judge's `GradingResult`s (grader.judge.results) and the gradebook's rows into
+each LMS's formats, and may call grader.judge.pipeline, grader.course.assignment, grader.outputs and
 grader.textsafe; nothing in the judge or the sandbox calls them. Student-derived text that
 lands in a CSV goes through textsafe.csv_cell; files are written through grader.outputs.
 """

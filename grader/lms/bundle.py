@@ -10,7 +10,7 @@
   bubblewrap where apt can, creates the unprivileged user, and makes the course root-only;
 - one assignment's course files (assignments/<id>/, its reference module, templates/).
 
-Calls grader.assignment, grader.outputs, grader.sandbox.docker_build (wheel download helpers).
+Calls grader.course.assignment, grader.outputs, grader.sandbox.docker_build (wheel download helpers).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def read_file(name: str) -> str:
 
 
 def load(assignment: str, course: Path | None):  # noqa: ANN201
-    from grader.assignment import AssignmentError, load_assignment
+    from grader.course.assignment import AssignmentError, load_assignment
 
     try:
         return load_assignment(assignment, course)
@@ -219,8 +219,8 @@ MAX_ENTRIES = 10_000
 
 def pick_notebook(folder: Path, assignment: str | None) -> Path:
     """The one notebook of a submission folder; BadInput (one line) when there is none or several."""
-    from grader.judge import BadInput
-    from grader.notebook import BadNotebook, read_notebook
+    from grader.course.notebook import BadNotebook, read_notebook
+    from grader.judge.pipeline import BadInput
     from grader.textsafe import one_line
 
     found: list[Path] = []
@@ -238,7 +238,7 @@ def pick_notebook(folder: Path, assignment: str | None) -> Path:
         raise BadInput("the submission holds no .ipynb notebook; upload your notebook file")
     if len(found) == 1:
         return found[0]
-    from grader.assignment import assignment_id_of
+    from grader.course.assignment import assignment_id_of
 
     mine = []
     for path in found:

@@ -90,7 +90,7 @@ def export(gb: Any, assignment: str, fmt: str, output: Path | None, *, roster: P
 
 
 def _course_canvas_id(assignment: str, course: Path | None) -> int | None:
-    from grader.assignment import AssignmentError, load_assignment
+    from grader.course.assignment import AssignmentError, load_assignment
 
     try:
         return load_assignment(assignment, course).lms.canvas_assignment_id

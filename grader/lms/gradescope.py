@@ -13,7 +13,7 @@ execution_time, output, output_format, tests[] with name, score, max_score, stat
 output_format, visibility; extra_data for what the instructor may want later. Whatever happens,
 a results.json is written (score 0 and the reason when the input cannot be graded).
 
-Calls grader.judge, grader.results, grader.outputs, grader.lms.bundle.
+Calls grader.judge.pipeline, grader.judge.results, grader.outputs, grader.lms.bundle.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-from grader.results import GradingResult
+from grader.judge.results import GradingResult
 from grader.textsafe import clean_text
 
 TEST_OUTPUT_CHARS = 8_000
@@ -167,7 +167,7 @@ def instructor_details(result: GradingResult) -> str:
 
 def run(root: Path, course: Path | None = None, out: Callable[[str], None] = print) -> dict[str, Any]:
     """Grade /autograder/submission and write /autograder/results/results.json; returns it."""
-    from grader.judge import BadInput, grade, prepare
+    from grader.judge.pipeline import BadInput, grade, prepare
     from grader.lms.bundle import pick_notebook
     from grader.outputs import write_bytes
 

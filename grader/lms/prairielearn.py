@@ -13,7 +13,7 @@ usually sit in a public registry) and a question folder whose `tests/` holds the
 course files; PrairieLearn copies that to /grade/tests, which the entrypoint makes root-only
 before grading /grade/student/*.ipynb into /grade/results/results.json.
 
-Calls grader.results, grader.outputs and grader.lms.bundle.
+Calls grader.judge.results, grader.outputs and grader.lms.bundle.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader.results import GradingResult
+from grader.judge.results import GradingResult
 from grader.textsafe import clean_text
 
 #: PrairieLearn rejects larger results; we stay well below.
@@ -148,8 +148,8 @@ def write_bytes_exec(folder: Path, name: str, text: str) -> Path:
 
 def run(student: Path, out: Path, course: Path | None = None) -> dict[str, Any]:
     """Grade the notebook in /grade/student into /grade/results/results.json; returns it."""
-    from grader.assignment import AssignmentError, list_assignments
-    from grader.judge import BadInput, grade, prepare
+    from grader.course.assignment import AssignmentError, list_assignments
+    from grader.judge.pipeline import BadInput, grade, prepare
     from grader.lms.bundle import pick_notebook
 
     try:

@@ -6,6 +6,6 @@ clusters, run times, grader errors, held-out accuracies), plots (`plots`, matplo
 backend), the static pages (`page`, jinja2 templates from templates/), and the code-similarity
 analysis (`similarity`, copydetect on the students' own code cells).
 
-May call: grader.gradebook.api, grader.notebook, grader.assignment, grader.textsafe,
+May call: grader.gradebook.api, grader.course.notebook, grader.course.assignment, grader.textsafe,
 grader.outputs. Nothing here runs student code or writes the gradebook.
 """

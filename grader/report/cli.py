@@ -49,7 +49,7 @@ def _course_option(f):  # noqa: ANN001, ANN202
 @_course_option
 def report(assignment: str, db: str | None, out: Path | None, fmt: str, course: Path | None) -> None:
     """Write the class report for ASSIGNMENT: scores, pass rates, failure clusters, errors."""
-    from grader.assignment import templates_dir
+    from grader.course.assignment import templates_dir
     from grader.report.classdata import build_report
     from grader.report.page import render_html, render_json
 
@@ -88,7 +88,7 @@ def similarity(assignment: str, db: str | None, threshold: float | None, out: Pa
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from grader.assignment import AssignmentError, load_assignment, templates_dir
+    from grader.course.assignment import AssignmentError, load_assignment, templates_dir
     from grader.report import similarity as sim
     from grader.report.page import render_similarity_html
 

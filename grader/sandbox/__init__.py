@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from grader.assignment import Limits
+from grader.course.assignment import Limits
 
 if TYPE_CHECKING:
     from grader.sandbox.environment import SandboxEnvironment
@@ -121,7 +121,7 @@ def stage_worker_files(directory: Path) -> Path:
     """Copy the worker's own files into `directory` (which the sandbox then mounts)."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in WORKER_FILES:
-        shutil.copyfile(PACKAGE_DIR / name, directory / name)
+        shutil.copyfile(PACKAGE_DIR / "worker" / name, directory / name)
     return directory
 
 

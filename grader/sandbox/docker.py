@@ -10,7 +10,7 @@ Each container runs as an unprivileged uid, with no network (`network_mode="none
 socket in the mounted folder still works), a read-only root filesystem with size-limited tmpfs
 for /tmp and the home folder, every capability dropped, no-new-privileges, limits on pids,
 memory (swap equal, so none), CPU (nano_cpus), file size, CPU time and core dumps, and a capped
-log. Deadlines stay with the judge (grader/session.py), which calls `Worker.kill`; containers
+log. Deadlines stay with the judge (grader/judge/session.py), which calls `Worker.kill`; containers
 are removed on every path out, and carry the label `dlgrade=1` so that `grade sandbox prune`
 finds any that a killed judge left behind.
 """
@@ -454,7 +454,7 @@ def image_environment(client: Any, image: Any) -> SandboxEnvironment:
     key = image.id
     if key in _environments:
         return _environments[key]
-    from grader.datasets import cache_dir
+    from grader.course.datasets import cache_dir
     from grader.sandbox.environment import SandboxEnvironment, parse_probe, probe_source
 
     cached = cache_dir() / f"image-env-{key.split(':')[-1][:32]}.json"

@@ -9,7 +9,7 @@ student code reports about its environment is not evidence (a notebook can put a
 For the process sandbox the environment is the judge's own (bubblewrap binds the same Python
 roots read-only), described by `describe()` in this process. For Docker it is the image's,
 described by running `describe()` in a throwaway container of that image (no student code in
-it), once per image id. Callers: grader.sandbox.process, grader.sandbox.docker, grader.judge.
+it), once per image id. Callers: grader.sandbox.process, grader.sandbox.docker, grader.judge.pipeline.
 Standard library only: `describe` also runs inside the image.
 """
 

@@ -106,7 +106,7 @@ chown -R root:root "$SITE/grader"
 chmod -R go= "$SITE/grader"
 # Importing what grading uses byte-compiles just that (pip's --no-compile skips the rest of
 # torch's thousands of files, which would double the install time).
-"$VENV/bin/python" -s -c 'import grader.judge, grader.pytest_plugin, grader.feedback, grader.lms.gradescope, grader.lms.prairielearn, grader.remote, grader.torch_remote, grader.testing, torch, numpy, sklearn.datasets; print("dlgrade setup: grader", grader.__version__, "torch", torch.__version__)'
+"$VENV/bin/python" -s -c 'import grader.judge.pipeline, grader.judge.pytest_plugin, grader.feedback, grader.lms.gradescope, grader.lms.prairielearn, grader.judge.remote, grader.judge.torch_remote, grader.course.testing, torch, numpy, sklearn.datasets; print("dlgrade setup: grader", grader.__version__, "torch", torch.__version__)'
 
 if command -v bwrap >/dev/null 2>&1 || apt_install bubblewrap; then
     say "bubblewrap: $(bwrap --version 2>/dev/null || echo installed)"

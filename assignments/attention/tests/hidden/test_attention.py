@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.testing import assert_close, numeric_gradient
+from grader.course.testing import assert_close, numeric_gradient
 
 # Reference comparisons: float64 sums of the same products in another order.
 RTOL, ATOL = 1e-7, 1e-10

@@ -2,7 +2,7 @@
 
 import pytest
 
-from grader.testing import assert_answer_choice, assert_answer_number
+from grader.course.testing import assert_answer_choice, assert_answer_number
 
 
 @pytest.mark.points(1)

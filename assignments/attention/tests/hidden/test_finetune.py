@@ -13,9 +13,9 @@ move the head far more.
 import numpy as np
 import pytest
 
-from grader import datasets
-from grader.testing import assert_close
-from grader.torch_remote import RemoteTorch
+from grader.course import datasets
+from grader.course.testing import assert_close
+from grader.judge.torch_remote import RemoteTorch
 
 EPOCHS, LR, BATCH_SIZE = 2, 0.1, 20
 HEAD_RTOL, HEAD_ATOL = 1e-3, 1e-5

@@ -10,8 +10,8 @@ baseline near 0.48, so float differences between CPUs cannot move either across 
 import numpy as np
 import pytest
 
-from grader import datasets
-from grader.torch_remote import RemoteTorch
+from grader.course import datasets
+from grader.judge.torch_remote import RemoteTorch
 
 FULL_MARKS = 0.80  # held-out accuracy for full points (chance is 0.20)
 ZERO_MARKS = 0.40  # partial credit rises linearly from here to FULL_MARKS

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.testing import assert_close
+from grader.course.testing import assert_close
 
 RTOL, ATOL = 1e-7, 1e-10
 

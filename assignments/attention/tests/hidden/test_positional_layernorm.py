@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.testing import assert_close, numeric_gradient
+from grader.course.testing import assert_close, numeric_gradient
 
 RTOL, ATOL = 1e-7, 1e-10
 NUM_RTOL, NUM_ATOL = 1e-6, 1e-8

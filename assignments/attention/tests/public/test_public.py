@@ -9,7 +9,7 @@ with torch refused.
 import numpy as np
 import pytest
 
-from grader.testing import assert_close
+from grader.course.testing import assert_close
 
 
 @pytest.mark.points(1)

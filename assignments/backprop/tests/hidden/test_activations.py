@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from grader.testing import assert_close, numeric_gradient
+from grader.course.testing import assert_close, numeric_gradient
 
 RTOL = 1e-7
 ATOL = 1e-12  # sigmoid(-30) ~ 1e-13: below this, absolute error is what matters

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.testing import assert_close, numeric_gradient
+from grader.course.testing import assert_close, numeric_gradient
 
 # Tolerances. Reference comparisons: both sides compute the same float64 expression, so
 # only summation order differs (~1e-15); 1e-7 leaves room for loops or another order.

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.testing import assert_close, numeric_gradient
+from grader.course.testing import assert_close, numeric_gradient
 
 RTOL, ATOL = 1e-7, 1e-12
 NUM_RTOL, NUM_ATOL = 1e-6, 1e-8

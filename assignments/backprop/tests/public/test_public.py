@@ -7,7 +7,7 @@ gradients, and for numerical stability.
 import numpy as np
 import pytest
 
-from grader.testing import assert_close
+from grader.course.testing import assert_close
 
 X3 = np.array(
     [

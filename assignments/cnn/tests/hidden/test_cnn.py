@@ -3,14 +3,14 @@ accuracy on held-out digits.
 
 The judge cannot hold torch objects: models come back as handles. It inspects them by
 iterating `model.modules()` (each module comes back as a handle whose class name
-`grader.remote.type_name` reads) and reading plain attributes such as `in_channels`, and it
+`grader.judge.remote.type_name` reads) and reading plain attributes such as `in_channels`, and it
 runs them through the notebook's `predict_scores(model, X)`, which takes and returns NumPy.
 """
 
 import numpy as np
 import pytest
 
-from grader.remote import Handle, SubmissionError, type_name
+from grader.judge.remote import Handle, SubmissionError, type_name
 
 FULL_MARKS = 0.95  # held-out accuracy for full points
 ZERO_MARKS = 0.70  # partial credit rises linearly from here to FULL_MARKS

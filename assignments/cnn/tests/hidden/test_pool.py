@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.testing import assert_close, numeric_gradient
+from grader.course.testing import assert_close, numeric_gradient
 
 RTOL, ATOL = 1e-12, 1e-12  # max-pooling copies numbers; gradients add a few of them
 NUM_RTOL, NUM_ATOL = 1e-6, 1e-8

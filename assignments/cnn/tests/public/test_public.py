@@ -9,9 +9,9 @@ network and measure `cnn_model` on held-out digits.
 import numpy as np
 import pytest
 
-from grader import datasets
-from grader.remote import type_name
-from grader.testing import assert_close
+from grader.course import datasets
+from grader.course.testing import assert_close
+from grader.judge.remote import type_name
 
 X4 = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)  # x[0, 0, i, j] = 4 * i + j
 

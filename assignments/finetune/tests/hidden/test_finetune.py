@@ -8,8 +8,8 @@ parameters and every BatchNorm buffer must be bit-identical, the head must have 
 import numpy as np
 import pytest
 
-from grader import datasets
-from grader.torch_remote import RemoteTorch
+from grader.course import datasets
+from grader.judge.torch_remote import RemoteTorch
 
 BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 EPOCHS, LR, BATCH_SIZE = 2, 0.05, 20

@@ -9,8 +9,8 @@ once per judge process.
 import numpy as np
 import pytest
 
-from grader import datasets
-from grader.torch_remote import RemoteTorch
+from grader.course import datasets
+from grader.judge.torch_remote import RemoteTorch
 
 FULL_MARKS = 0.90  # held-out accuracy for full points (chance is 0.20)
 ZERO_MARKS = 0.50  # partial credit rises linearly from here to FULL_MARKS

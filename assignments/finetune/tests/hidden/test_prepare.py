@@ -1,13 +1,13 @@
 """Hidden tests: prepare_for_finetuning freezes every pretrained parameter and puts a new head.
 
 The checkpoint is read judge-side (reference.load_checkpoint) and compared with what the
-student's model holds in the worker, through `grader.torch_remote.RemoteTorch`.
+student's model holds in the worker, through `grader.judge.torch_remote.RemoteTorch`.
 """
 
 import numpy as np
 import pytest
 
-from grader.torch_remote import RemoteTorch
+from grader.judge.torch_remote import RemoteTorch
 
 
 def _checkpoint(reference):

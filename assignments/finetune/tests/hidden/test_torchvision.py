@@ -8,8 +8,8 @@ points) when the notebook's environment has no torchvision.
 import numpy as np
 import pytest
 
-from grader.remote import StudentError
-from grader.torch_remote import RemoteTorch
+from grader.judge.remote import StudentError
+from grader.judge.torch_remote import RemoteTorch
 
 BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 

@@ -10,7 +10,7 @@ row that lost its label, or a label in the wrong place, shows in the message.
 import numpy as np
 import pytest
 
-from grader.remote import Handle
+from grader.judge.remote import Handle
 
 
 def _data(n, d=3):

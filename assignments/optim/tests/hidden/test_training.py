@@ -27,9 +27,9 @@ import time
 import numpy as np
 import pytest
 
-from grader import datasets
-from grader.remote import Handle, type_name
-from grader.testing import assert_answer_number, assert_close
+from grader.course import datasets
+from grader.course.testing import assert_answer_number, assert_close
+from grader.judge.remote import Handle, type_name
 
 LEARNING_RATES = [1e-3, 1e-2, 1e-1, 1.0, 10.0]  # the notebook's grid
 PROTOCOL = {"hidden_dim": 50, "epochs": 3, "batch_size": 64, "seed": 0}

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.testing import assert_close
+from grader.course.testing import assert_close
 
 RTOL, ATOL = 1e-9, 1e-12
 

@@ -10,7 +10,7 @@ your learning-rate sweep with your sgd_momentum.
 import numpy as np
 import pytest
 
-from grader.testing import assert_close
+from grader.course.testing import assert_close
 
 W = np.array([[1.0, -2.0], [0.5, 4.0]])
 DW = np.array([[0.5, 1.0], [-2.0, 0.25]])

@@ -18,7 +18,7 @@ Every call runs with `submission.refusing("torch")`: dropout is written in NumPy
 import numpy as np
 import pytest
 
-from grader.testing import assert_close, numeric_gradient
+from grader.course.testing import assert_close, numeric_gradient
 
 Z = 6.0
 

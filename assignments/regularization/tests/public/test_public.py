@@ -8,7 +8,7 @@ gradients numerically, and your trained reg_model on held-out digits.
 import numpy as np
 import pytest
 
-from grader.testing import assert_close
+from grader.course.testing import assert_close
 
 X_BN = np.array([[1.0, -2.0], [2.0, 0.0], [3.0, 2.0], [4.0, 4.0]])  # (N=4, D=2)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.testing import assert_close
+from grader.course.testing import assert_close
 
 RTOL = 1e-8
 

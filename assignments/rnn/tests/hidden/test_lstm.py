@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.testing import assert_close, numeric_gradient, rel_error
+from grader.course.testing import assert_close, numeric_gradient, rel_error
 
 RTOL, ATOL = 1e-8, 1e-11
 NUM_RTOL, NUM_ATOL = 1e-6, 1e-8

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.testing import assert_close, numeric_gradient
+from grader.course.testing import assert_close, numeric_gradient
 
 RTOL, ATOL = 1e-8, 1e-11  # the same float64 formulas, another summation order
 NUM_RTOL, NUM_ATOL = 1e-6, 1e-8  # central differences, h = 1e-5

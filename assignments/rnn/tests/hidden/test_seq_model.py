@@ -9,7 +9,7 @@ leaves room for the differences in trained floats between CPUs.
 import numpy as np
 import pytest
 
-from grader.torch_remote import RemoteTorch
+from grader.judge.torch_remote import RemoteTorch
 
 FULL_MARKS = 0.90  # held-out accuracy for full points
 ZERO_MARKS = 0.50  # partial credit rises linearly from here to FULL_MARKS

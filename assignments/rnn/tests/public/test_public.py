@@ -9,7 +9,7 @@ vanishes, and measure your seq_model on held-out digits.
 import numpy as np
 import pytest
 
-from grader.testing import assert_close
+from grader.course.testing import assert_close
 
 X = np.array([[1.0, -1.0], [0.5, 2.0]])  # (N=2, D=2)
 H0 = np.array([[0.1, 0.2, -0.3], [0.0, -0.5, 0.4]])  # (N=2, H=3)

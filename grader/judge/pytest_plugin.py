@@ -19,11 +19,11 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from grader import datasets
-from grader.assignment import Assignment
-from grader.remote import MissingName, StudentError, Submission, SubmissionError, WorkerLost
-from grader.results import VISIBILITIES, TestResult
-from grader.testing import Credit
+from grader.course import datasets
+from grader.course.assignment import Assignment
+from grader.course.testing import Credit
+from grader.judge.remote import MissingName, StudentError, Submission, SubmissionError, WorkerLost
+from grader.judge.results import VISIBILITIES, TestResult
 
 MARKERS = (
     "points(n): what the test is worth (default 1)",

@@ -3,7 +3,7 @@
 The worker caps its own output, but nothing in the student's process is a control: these caps
 are applied again on the judge's side to everything the worker sends that ends up in a result
 (cell outputs, messages, reprs). Pure functions and one small accounting class; callers are
-grader/session.py (per string and per notebook) and grader/judge.py (the whole result).
+grader/judge/session.py (per string and per notebook) and grader/judge/pipeline.py (the whole result).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 import json
 from typing import Any
 
-from grader.results import GradingResult
+from grader.judge.results import GradingResult
 
 #: One stream output keeps at most this much of its start and of its end (above the worker's own
 #: 48 + 16 KiB, so that an honest worker's capped text passes whole).

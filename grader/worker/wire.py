@@ -13,7 +13,7 @@ bytes follow in order. Values are JSON with a few tagged objects:
     {"$float": "nan"}     nan / inf / -inf        {"$h": id, "type": name}  opaque worker object
 
 Nothing is ever pickled. The judge decodes worker frames with the checks in
-`grader/worker_reply.py`; this module only builds frames and decodes trusted ones.
+`grader/judge/worker_reply.py`; this module only builds frames and decodes trusted ones.
 """
 
 from __future__ import annotations

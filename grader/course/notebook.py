@@ -12,10 +12,9 @@ import ast
 import json
 import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from grader.session import Cell
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 #: The most cells (code and markdown) a notebook may have; course notebooks have a few hundred.
@@ -26,6 +25,14 @@ _PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError, OverflowE
 #: Cell magics whose body is ordinary Python and must still run (it may train `best_net`).
 PASSTHROUGH_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 _LINE_MAGIC = re.compile(r"^(\s*)(?:[\w.\[\]'\", ]+=\s*)?([%!].*)$")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A code cell to run: its index among all notebook cells and its (magic-free) source."""
+
+    index: int
+    source: str
 
 
 class BadNotebook(Exception):

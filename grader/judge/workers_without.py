@@ -8,16 +8,16 @@ folders are masked: `WorkerSpec.hide_modules`), fed the student's code cells. In
 `import torch` gives a placeholder whose every attribute raises (a courtesy, so that a cell
 importing torch beside numpy still defines the rest); nothing there can reach the real one.
 
-May call: grader.session (WorkerSession), grader.sandbox (the backend and its environment).
-Called by: grader.judge (creates and closes it), grader.remote (Submission.refusing).
+May call: grader.judge.session (WorkerSession), grader.sandbox (the backend and its environment).
+Called by: grader.judge.pipeline (creates and closes it), grader.judge.remote (Submission.refusing).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from grader.judge.session import Cell, WorkerSession
 from grader.sandbox import Backend, WorkerSpec
-from grader.session import Cell, WorkerSession
 
 #: Packages the worker itself imports: they cannot be hidden, so refusing them stays a hook.
 WORKER_NEEDS = frozenset({"numpy"})

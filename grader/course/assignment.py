@@ -34,7 +34,7 @@ _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: forbidden_imports entries: dotted module names.
 _DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _PACKAGED_COURSE = _PACKAGE_DIR / "_course"
 _SOURCE_COURSE = _PACKAGE_DIR.parent
 
@@ -87,7 +87,7 @@ class Assignment:
     gpu: str = "none"  # none | optional | required
     forbidden_imports: tuple[str, ...] = ()  # top-level or dotted module names
     due: str = ""  # ISO date or date-time; "" when unset
-    datasets: tuple[str, ...] = ()  # names from grader.datasets
+    datasets: tuple[str, ...] = ()  # names from grader.course.datasets
     #: Files shipped with the assignment (`[data] files`, relative to `root`) that the sandbox
     #: gets as data/<file name>, e.g. a pretrained checkpoint. Absolute paths here.
     public_files: tuple[Path, ...] = ()
@@ -314,7 +314,7 @@ def _due(value: Any) -> str:
 
 def _datasets(value: Any) -> tuple[str, ...]:
     names = _string_list(value, "data.datasets", _MODULE_RE, "a dataset name")
-    from grader.datasets import BUILDERS  # local import: keeps this module light
+    from grader.course.datasets import BUILDERS  # local import: keeps this module light
 
     for name in names:
         if name not in BUILDERS:

@@ -16,7 +16,7 @@ classes, in `tests/public/` and `tests/hidden/`):
 
 * it has a `points` marker (on the function, its class or the module's `pytestmark`) whose
   value is a positive number written in the file;
-* a `visibility` marker, if any, is one of grader.results.VISIBILITIES;
+* a `visibility` marker, if any, is one of grader.judge.results.VISIBILITIES;
 * it asserts something: its body contains an `assert` statement, `raise AssertionError(...)`,
   a call to an `assert_*` helper (e.g. `assert_close`), `pytest.raises`, `pytest.fail` or
   `credit.award`, or a call to a function defined in the same file that does (helpers are
@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.assignment import Assignment, assignment_id_of
-from grader.results import VISIBILITIES
+from grader.course.assignment import Assignment, assignment_id_of
+from grader.judge.results import VISIBILITIES
 
 SUITES = ("public", "hidden")
 STARTER_PASSES = "starter_passes"
@@ -353,8 +353,8 @@ class _Clock:
 
 
 def _check_starter_file(assignment: Assignment, report: Report) -> None:
-    from grader.assign import AssignError, assign
-    from grader.notebook import BadNotebook, read_notebook
+    from grader.authoring.assign import AssignError, assign
+    from grader.course.notebook import BadNotebook, read_notebook
 
     try:
         solution = read_notebook(assignment.solution)
@@ -382,14 +382,14 @@ def _check_starter_file(assignment: Assignment, report: Report) -> None:
 
 def _normalized(nb: dict[str, Any]) -> Any:
     """The notebook as its file would hold it (sources split into lines, transient keys dropped)."""
-    from grader.assign import dumps
+    from grader.authoring.assign import dumps
 
     return json.loads(dumps(nb))
 
 
 def _grade(assignment: Assignment, path: Path, clock: _Clock | None, sandbox: str) -> Any:
-    from grader.judge import BadInput, grade
-    from grader.notebook import BadNotebook, read_notebook
+    from grader.course.notebook import BadNotebook, read_notebook
+    from grader.judge.pipeline import BadInput, grade
 
     try:
         nb = read_notebook(path)

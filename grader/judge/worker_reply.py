@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from grader.wire import DTYPES, HEADER, MAX_DEPTH
+from grader.worker.wire import DTYPES, HEADER, MAX_DEPTH
 
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_ARRAY_BYTES = 512 * 1024 * 1024
@@ -48,7 +48,7 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytearray:
         except socket.timeout:
             raise ReplyTimeout() from None
         except ConnectionResetError:
-            raise  # the worker died with the judge's request unread (grader/session.py)
+            raise  # the worker died with the judge's request unread (grader/judge/session.py)
         except OSError as e:
             raise EOFError(str(e)) from None
         if k == 0:

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from grader import wire
-from grader.session import WorkerCrashed, WorkerSession
-from grader.worker_reply import BadReply, decode_value, require
+from grader.judge.session import WorkerCrashed, WorkerSession
+from grader.judge.worker_reply import BadReply, decode_value, require
+from grader.worker import wire
 
 if TYPE_CHECKING:
-    from grader.workers_without import WorkersWithout
+    from grader.judge.workers_without import WorkersWithout
 
 #: The most items `iter(handle)` brings back; an iterable with more is an error.
 MAX_ITEMS = 10_000
@@ -125,7 +125,7 @@ class Submission:
 
         For "implement it by hand" checks: `submission.refusing("torch").conv_forward_naive(...)`.
         Installed packages are refused by the sandbox: the calls run in a second worker that
-        does not hold them (grader/workers_without.py). Others (numpy) only by a profile hook.
+        does not hold them (grader/judge/workers_without.py). Others (numpy) only by a profile hook.
         """
         if self._without is not None:
             hidden, hook = self._without.split(tuple(modules))

@@ -22,17 +22,24 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from grader import wire
-from grader.assignment import Limits
-from grader.budgets import EVALUE_CHARS, MESSAGE_CHARS, REPR_CHARS, TRACEBACK_CHARS, TextBudget, cap_text
-from grader.results import CellRun
+from grader.course.assignment import Limits
+from grader.course.notebook import Cell
+from grader.judge.budgets import (
+    EVALUE_CHARS,
+    MESSAGE_CHARS,
+    REPR_CHARS,
+    TRACEBACK_CHARS,
+    TextBudget,
+    cap_text,
+)
+from grader.judge.results import CellRun
+from grader.judge.worker_reply import BadReply, BudgetSpent, ReplyTimeout, recv_reply, require
 from grader.sandbox import Backend, SandboxError, Worker, WorkerSpec
-from grader.worker_reply import BadReply, BudgetSpent, ReplyTimeout, recv_reply, require
+from grader.worker import wire
 
 GRACE_SECONDS = 3.0  # how long past its own soft limit the worker may take to answer
 
@@ -46,14 +53,6 @@ class WorkerCrashed(Exception):
         #: The worker died before reading this request, or answered an earlier one: the code of
         #: the previous request was still running after a forged reply.
         self.previous_at_fault = previous_at_fault
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A code cell to run: its index among all notebook cells and its (magic-free) source."""
-
-    index: int
-    source: str
 
 
 class WorkerSession:

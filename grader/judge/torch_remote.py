@@ -11,7 +11,7 @@ it to move numpy arrays in and out:
 
 Every call runs student-controlled code in the worker (the notebook could replace `torch`),
 so treat what comes back like any other value from the submission: check its type and shape
-before trusting it. Errors from the worker surface as `grader.remote.SubmissionError`.
+before trusting it. Errors from the worker surface as `grader.judge.remote.SubmissionError`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.remote import Handle, MissingName
+from grader.judge.remote import Handle, MissingName
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from grader.assignment import assignment_id_of
+from grader.course.assignment import assignment_id_of
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
@@ -157,10 +157,10 @@ def write_notebook(nb: dict[str, Any], path: Path) -> Path:
 def assign_file(solution: Path, out: Path, assignment_id: str | None = None) -> dict[str, Any]:
     """Read the solution notebook, write its starter to `out`; returns the starter.
 
-    Raises grader.notebook.BadNotebook for an unreadable solution and AssignError for bad
+    Raises grader.course.notebook.BadNotebook for an unreadable solution and AssignError for bad
     markers or a missing assignment id (messages name the file).
     """
-    from grader.notebook import read_notebook
+    from grader.course.notebook import read_notebook
 
     solution, out = Path(solution), Path(out)
     if out.exists() and solution.exists() and out.resolve() == solution.resolve():

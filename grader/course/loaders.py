@@ -18,8 +18,8 @@ Nothing here downloads. Point a loader at the folder holding the files as distri
 These run on the judge's side only, on files the instructor provides: the worker never sends
 pickles, and student data is never unpickled. Images keep their stored layout and dtype
 (channels first for CIFAR, as PyTorch wants); convert and scale them where they are used.
-To grade with them, build a `grader.datasets.Split` from these arrays in a function and add
-it to `grader.datasets.BUILDERS`.
+To grade with them, build a `grader.course.datasets.Split` from these arrays in a function and add
+it to `grader.course.datasets.BUILDERS`.
 """
 
 from __future__ import annotations

@@ -17,11 +17,13 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from grader import datasets
-from grader.assignment import Assignment, AssignmentError, assignment_id_of, load_assignment
-from grader.budgets import fit_result
-from grader.notebook import BadNotebook, code_cells, defining_cells, read_notebook
-from grader.results import CellRun, GradingResult, TestResult, total
+from grader.course import datasets
+from grader.course.assignment import Assignment, AssignmentError, assignment_id_of, load_assignment
+from grader.course.notebook import BadNotebook, code_cells, defining_cells, read_notebook
+from grader.judge.budgets import fit_result
+from grader.judge.results import CellRun, GradingResult, TestResult, total
+from grader.judge.session import WorkerSession
+from grader.judge.workers_without import WORKER_NEEDS, WorkersWithout
 from grader.sandbox import PACKAGE_DIR, SandboxError, WorkerSpec, get_backend
 from grader.sandbox.gpu import (
     GpuError,
@@ -31,8 +33,6 @@ from grader.sandbox.gpu import (
     host_gpu_count,
     parse_gpus,
 )
-from grader.session import WorkerSession
-from grader.workers_without import WORKER_NEEDS, WorkersWithout
 
 MODES = ("submit", "check")
 
@@ -210,10 +210,13 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
         without = WorkersWithout(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports, seed=0,
                                  parent=session)
         try:
-            _preload("grader.pytest_plugin")  # pytest's import overlaps the worker's start
+            _preload("grader.judge.pytest_plugin")  # pytest's import overlaps the worker's start
             cells = session.run_notebook()
-            from grader.pytest_plugin import JudgePlugin, run_tests  # pytest only once there is a notebook
-            from grader.remote import Submission
+            from grader.judge.pytest_plugin import (  # pytest only once there is a notebook
+                JudgePlugin,
+                run_tests,
+            )
+            from grader.judge.remote import Submission
 
             suites = {assignment.public_tests.resolve(): "public"}
             if mode == "submit":
