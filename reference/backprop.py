@@ -21,6 +21,9 @@ Conventions (the tests rely on them):
   is reg * W; biases are not regularised.
 
 Tests use this module as the `reference` fixture; it is checked against torch elsewhere.
+
+The solution notebook (assignments/backprop/solution.ipynb) holds the same functions on purpose:
+this module is the judge's own independent copy, and the tests never read the notebook's.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ Conventions (the tests rely on them; they are PyTorch's):
 
 Tests compare students' code with `torch.nn.functional` in float64; this module is checked
 against torch in tests/test_cnn_variants.py.
+
+The solution notebook (assignments/cnn/solution.ipynb) holds the same functions on purpose:
+this module is the judge's own independent copy, and the tests never read the notebook's.
 """
 
 from __future__ import annotations

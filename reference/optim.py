@@ -28,6 +28,9 @@ rng is None), the last batch holding the N % batch_size remaining rows. `run_swe
 learning-rate experiment as the judge re-runs it: the backprop assignment's TwoLayerNet,
 trained with a given update rule at each rate; a rate's result is its last epoch's mean
 training loss, and it diverged when that is not finite or above the untrained net's loss.
+
+The solution notebook (assignments/optim/solution.ipynb) holds the same functions on purpose:
+this module is the judge's own independent copy, and the tests never read the notebook's.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ Plain NumPy in float64, CS231n's layout (batch first, weights multiply from the 
 * `grad_norms_through_time(x, h0, Wx, Wh, b)`: for the loss L = sum(h[:, T-1]) (the last
   hidden state only), the norm of dL/dx[:, t] for every t: how much of the gradient reaches
   step t from the end of the sequence.
+
+The solution notebook (assignments/rnn/solution.ipynb) holds the same functions on purpose:
+this module is the judge's own independent copy, and the tests never read the notebook's.
 """
 
 from __future__ import annotations
