@@ -30,6 +30,18 @@ BUGS = [
         frozenset({ACCURACY}),
     ),
     Case(
+        "affine_backward_db_averaged",
+        (("    db = dout.sum(axis=0)\n", "    db = dout.sum(axis=0) / x.shape[0]\n"),),
+        {
+            "test_affine_backward_db": "db",
+            "test_affine_backward_numeric": "db (vs numeric gradient)",
+            "test_affine_backward_small": "db",
+            **{t: "grads['b" for t in NET_GRADS + NET_NUMERIC},
+        },
+        frozenset({ACCURACY}),
+        diagnoses=frozenset({"db_averaged"}),
+    ),
+    Case(
         "affine_backward_dx_flattened",
         (("    dx = (dout @ w.T).reshape(x.shape)\n", "    dx = dout @ w.T\n"),),
         {
@@ -48,6 +60,7 @@ BUGS = [
             **{t: "grads['W" for t in NET_GRADS + NET_NUMERIC},
         },
         frozenset({ACCURACY}),
+        diagnoses=frozenset({"dw_averaged"}),
     ),
     Case(
         "affine_backward_dw_transposed",
@@ -79,6 +92,7 @@ BUGS = [
         "relu_backward_passes_gradient_at_zero",
         (("    dx = dout * (x > 0)\n", "    dx = dout * (x >= 0)\n"),),
         {"test_relu_backward_at_zero": "relu dx at x == 0", "test_relu_small": "relu dx"},
+        diagnoses=frozenset({"relu_grad_at_zero"}),
     ),
     Case(
         "relu_backward_ignores_mask",
@@ -91,6 +105,7 @@ BUGS = [
             **{t: "grads['" for t in NET_GRADS + NET_NUMERIC},
         },
         frozenset({ACCURACY}),
+        diagnoses=frozenset({"relu_no_mask"}),
     ),
     Case(
         "sigmoid_naive_nan",
@@ -99,6 +114,7 @@ BUGS = [
             "test_sigmoid_extreme_inputs": "sigmoid out at x = ±40 ... ±1000: 2 non-finite value(s), first NaN",
             "test_sigmoid_no_overflow": "overflow",
         },
+        diagnoses=frozenset({"sigmoid_overflow_nan"}),
     ),
     Case(
         "sigmoid_naive_overflow_warning",
@@ -114,6 +130,7 @@ BUGS = [
             "test_sigmoid_extreme_inputs": "sigmoid dx",
             "test_sigmoid_tanh_small": "sigmoid dx",
         },
+        diagnoses=frozenset({"sigmoid_missing_factor"}),
     ),
     Case(
         "tanh_backward_uses_out",
@@ -123,11 +140,13 @@ BUGS = [
             "test_tanh_backward_numeric": "tanh dx (vs numeric gradient)",
             "test_sigmoid_tanh_small": "tanh dx",
         },
+        diagnoses=frozenset({"tanh_uses_output"}),
     ),
     Case(
         "softmax_without_max_shift",
         (("    shifted = scores - scores.max(axis=1, keepdims=True)\n", "    shifted = scores\n"),),
         {"test_softmax_loss_large_scores": "(scores around 1000)"},
+        diagnoses=frozenset({"softmax_no_shift"}),
     ),
     Case(
         "softmax_loss_summed",
@@ -141,6 +160,7 @@ BUGS = [
             "test_two_layer_net_loss_with_reg": "loss (reg = 0.7)",
             **{t: "vs numeric gradient of your loss" for t in NET_NUMERIC},
         },
+        diagnoses=frozenset({"loss_summed"}),
     ),
     Case(
         "softmax_dscores_not_divided_by_n",
@@ -153,6 +173,7 @@ BUGS = [
             **{t: "grads['" for t in NET_GRADS + NET_NUMERIC},
         },
         frozenset({ACCURACY}),
+        diagnoses=frozenset({"dscores_not_averaged"}),
     ),
     Case(
         "net_reg_gradient_missing",

@@ -42,6 +42,9 @@ class TestResult:
     duration: float = 0.0
     description: str = ""
     cell: int | None = None  # index of the notebook cell the failure points at, if known
+    #: misconceptions a judge-side probe found behind this failure (grader.course.misconceptions):
+    #: {"name", "title", "hint"} each
+    diagnoses: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class GradingResult:
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> "GradingResult":
-        tests = tuple(TestResult(**t) for t in data.get("tests", ()))
+        tests = tuple(TestResult(**{**t, "diagnoses": tuple(t.get("diagnoses", ()))}) for t in data.get("tests", ()))
         cells = tuple(
             CellRun(**{**c, "outputs": tuple(c.get("outputs", ()))}) for c in data.get("cells", ())
         )
