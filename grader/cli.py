@@ -111,6 +111,8 @@ def _summary(result, feedback: Path, result_path: Path) -> list[str]:  # noqa: A
     counts = {s: sum(t.status == s for t in result.tests) for s in ("passed", "partial", "failed", "error")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     lines = [f"Score: {result.score:g} / {result.max_score:g}  ({summary})"]
+    lines += [f"hint: {one_line(t.name, 200)}: it looks like you {one_line(d.get('title', ''), 300)}. "
+              f"{one_line(d.get('hint', ''), 1000)}" for t in result.tests for d in t.diagnoses]
     lines += [f"note: {one_line(err, 1000)}" for err in result.errors]
     lines.append(f"Feedback: {one_line(feedback, 4000)}")  # the default --out is named after the notebook
     lines.append(f"Result:   {one_line(result_path, 4000)}")
@@ -270,8 +272,13 @@ def assign(solution: Path, out: Path | None, assignment: str | None) -> None:
 @main.command()
 @click.argument("assignments", nargs=-1)
 @_course_option
-def validate(assignments: tuple[str, ...], course: Path | None) -> None:
-    """Check ASSIGNMENTS (default: all): lint the tests, grade the solution and the starter.
+@click.option("--variants", is_flag=True,
+              help="Also grade every variant of assignments/<id>/variants.py: each mistake must lose points "
+                   "where it says and get exactly its declared misconceptions; correct alternatives none "
+                   "(minutes per assignment).")
+def validate(assignments: tuple[str, ...], course: Path | None, variants: bool) -> None:
+    """Check ASSIGNMENTS (default: all): lint the tests, grade the solution and the starter,
+    check the misconceptions against the variant catalogue.
 
     Exits 1 when anything is wrong, printing one line per problem.
     """
@@ -285,7 +292,9 @@ def validate(assignments: tuple[str, ...], course: Path | None) -> None:
     problems = 0
     for spec in specs:
         click.echo(f"Validating '{spec.id}'", err=True)
-        report = validate_assignment(spec)
+        report = validate_assignment(
+            spec, variants=variants,
+            on_run=lambda case_id, s=spec: click.echo(f"  {s.id}: grading variant {case_id}", err=True))
         for line in report.violations:
             click.echo(f"{spec.id}: {line}")
         for note in report.notes:

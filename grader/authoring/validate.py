@@ -9,7 +9,9 @@ nothing is imported, so `grade list` stays fast. `validate_assignment` then
    (a test that skips itself, e.g. for an optional package missing here, is a note);
 4. grades the starter with every test: every hidden test must score 0, unless it is marked
    `@pytest.mark.starter_passes` (a test that does not touch a stub);
-5. measures the hidden suite's wall time on the solution.
+5. measures the hidden suite's wall time on the solution;
+6. checks the misconceptions against the variant catalogue (grader.authoring.proof): statically,
+   and with `variants=True` (`grade validate --variants`) by grading every variant.
 
 Lint rules, for every test function (`test*` functions, and `test*` methods of `Test*`
 classes, in `tests/public/` and `tests/hidden/`):
@@ -33,7 +35,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from grader.course.assignment import Assignment, assignment_id_of
 from grader.judge.results import VISIBILITIES
@@ -309,6 +311,7 @@ class Report:
     tests: tuple[int, int] = (0, 0)  # public, hidden (results of the solution run)
     hidden_seconds: float | None = None  # wall time of the hidden tests against the solution
     seconds: float = 0.0  # the whole validation
+    misconceptions: str = ""  # grader.authoring.proof's summary, "" without a catalogue
 
     @property
     def ok(self) -> bool:
@@ -323,6 +326,8 @@ class Report:
         parts.append(f"tests: {self.tests[0]} public, {self.tests[1]} hidden")
         if self.hidden_seconds is not None:
             parts.append(f"hidden suite {self.hidden_seconds:.2f} s on the solution")
+        if self.misconceptions:
+            parts.append(self.misconceptions)
         parts.append(f"validated in {self.seconds:.1f} s")
         return "; ".join(parts)
 
@@ -399,8 +404,12 @@ def _grade(assignment: Assignment, path: Path, clock: _Clock | None, sandbox: st
         return str(e)
 
 
-def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Report:
-    """Lint, grade the solution and the starter; see the module docstring."""
+def validate_assignment(assignment: Assignment, sandbox: str = "process", variants: bool = False,
+                        on_run: Callable[[str], None] | None = None) -> Report:
+    """Lint, grade the solution and the starter, check the misconceptions (with `variants`, by
+    grading every variant; `on_run(variant id)` before each); see the module docstring."""
+    from grader.authoring.proof import prove
+
     started = time.monotonic()
     report = Report(assignment.id)
     tests, problems = lint_tests(assignment)
@@ -410,6 +419,7 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
     # The solution: full marks, every cell running, every test run.
     clock = _Clock()
     result = _grade(assignment, assignment.solution, clock, sandbox)
+    solution_tests = None if isinstance(result, str) else {t.name for t in result.tests}
     if isinstance(result, str):
         report.violations.append(f"solution: cannot grade: {result}")
     else:
@@ -436,6 +446,9 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
                 f"{file}: {len(names)} test(s) did not run ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
                 "does the file import? (one test file that pytest cannot collect stops every test)")
         report.notes += [_one_line(e) for e in result.errors]
+        for t in result.tests:
+            for d in t.diagnoses:
+                report.violations.append(f"solution: test {t.name} diagnosed with misconception {d['name']}")
 
     # The starter: no hidden test may give points for the stubs.
     if assignment.starter.exists():
@@ -450,5 +463,9 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
                     report.violations.append(
                         f"starter: hidden test {t.name} scores {t.score:g}/{t.max_score:g} on the starter; "
                         f"it must fail on the stubs (or be marked @pytest.mark.{STARTER_PASSES})")
+
+    proof = prove(assignment, solution_tests, variants, sandbox, on_run)
+    report.violations += proof.problems
+    report.misconceptions = proof.summary()
     report.seconds = round(time.monotonic() - started, 3)
     return report
