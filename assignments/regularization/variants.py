@@ -32,6 +32,7 @@ BUGS = [
             "test_dropout_test_mode_identity": "test-mode out",
             "test_dropout_small": "train-mode out on ones with p = 0.5",
         },
+        diagnoses=frozenset({"dropout_not_inverted"}),
     ),
     Case(
         "dropout_not_scaled_at_train_time",
@@ -41,6 +42,7 @@ BUGS = [
             "test_dropout_mean_preserved": "mean of out in train mode (p = 0.6)",
             "test_dropout_small": "train-mode out on ones with p = 0.5",
         },
+        diagnoses=frozenset({"dropout_not_scaled"}),
     ),
     Case(
         "dropout_p_is_keep_probability",
@@ -49,6 +51,7 @@ BUGS = [
             "test_dropout_kept_fraction": "p was used as the probability of KEEPING a unit",
             "test_dropout_kept_scaling": "expected 1 / (1 - p) = 1.3333",
         },
+        diagnoses=frozenset({"dropout_p_keeps"}),
     ),
     Case(
         "dropout_backward_draws_a_new_mask",
@@ -80,6 +83,7 @@ BUGS = [
             "test_dropout_backward_numeric": "vs numeric gradient",
             "test_dropout_backward_small": "train-mode dx",
         },
+        diagnoses=frozenset({"dropout_backward_unscaled"}),
     ),
     Case(
         "dropout_ignores_seed",
@@ -99,6 +103,7 @@ BUGS = [
             "test_batchnorm_defaults": "running_var after one step",
             "test_batchnorm_forward_small": "running_var",
         },
+        diagnoses=frozenset({"bn_running_var_biased"}),
     ),
     Case(
         "bn_momentum_reversed",  # CS231n's convention with PyTorch's momentum value
@@ -112,6 +117,7 @@ BUGS = [
             "test_batchnorm_defaults": "running_mean after one step",
             "test_batchnorm_forward_small": "running_mean",
         },
+        diagnoses=frozenset({"bn_momentum_reversed"}),
     ),
     Case(
         "bn_unbiased_variance_to_normalise",
@@ -127,6 +133,7 @@ BUGS = [
         # the backward pass then differentiates another function than torch's
         frozenset({"test_batchnorm_backward_dx", "test_batchnorm_backward_dgamma", "test_batchnorm_backward_numeric",
                    "test_batchnorm_backward_small"}),
+        diagnoses=frozenset({"bn_unbiased_normalise"}),
     ),
     Case(
         "bn_running_stats_in_train_mode",
@@ -139,12 +146,14 @@ BUGS = [
         },
         frozenset({"test_batchnorm_backward_dx", "test_batchnorm_backward_dgamma", "test_batchnorm_backward_numeric",
                    "test_batchnorm_backward_small"}),
+        diagnoses=frozenset({"bn_running_stats_in_train"}),
     ),
     Case(
         "bn_batch_stats_in_test_mode",
         (("        out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta\n",
           "        out = gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps) + beta\n"),),
         {"test_batchnorm_test_mode": "test-mode out (normalised with the running statistics)"},
+        diagnoses=frozenset({"bn_batch_stats_in_test"}),
     ),
     Case(
         "bn_eps_outside_sqrt",
@@ -156,6 +165,7 @@ BUGS = [
         # eps then matters wherever the variance is small: a few more tests see it
         frozenset({"test_batchnorm_forward_small", "test_batchnorm_backward_dx", "test_batchnorm_backward_dgamma",
                    "test_batchnorm_backward_numeric"}),
+        diagnoses=frozenset({"bn_eps_outside_sqrt"}),
     ),
     Case(
         "bn_dgamma_times_gamma",
@@ -164,6 +174,7 @@ BUGS = [
             "test_batchnorm_backward_dgamma": "dgamma",
             "test_batchnorm_backward_numeric": "dgamma (vs numeric gradient",
         },
+        diagnoses=frozenset({"bn_dgamma_times_gamma"}),
     ),
     Case(
         "bn_dx_ignores_batch_statistics",
@@ -174,6 +185,7 @@ BUGS = [
             "test_batchnorm_backward_numeric": "dx (vs numeric gradient",
             "test_batchnorm_backward_small": "dx summed over the batch",
         },
+        diagnoses=frozenset({"bn_dx_local_only"}),
     ),
     Case(
         "cnn_dropout_ignores_p_drop",
