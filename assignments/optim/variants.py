@@ -27,6 +27,7 @@ SGD_WD_IGNORED = Case(
         "test_sgd_weight_decay": "next_w after sgd step 1 of 10 (weight_decay 0.3); the gradient is dw + weight_decay * w",
         "test_sgd_small": "sgd next_w",
     },
+    diagnoses=frozenset({"sgd_weight_decay_ignored"}),
 )
 MOMENTUM_CS231N = Case(
     # CS231n's form: the learning rate inside the velocity. Same parameters at a constant rate.
@@ -46,12 +47,14 @@ MOMENTUM_CS231N = Case(
         "test_sgd_momentum_defaults": "config['velocity'] after sgd_momentum step 1 of 5 (config=None: the defaults)",
         "test_sgd_momentum_small": "config['velocity'] after step 1 (v = dw on the first step)",
     },
+    diagnoses=frozenset({"momentum_cs231n"}),
 )
 NESTEROV_IGNORED = Case(
     "nesterov_ignored",
     (('    step = g + config["momentum"] * v if config["nesterov"] else v\n', "    step = v\n"),),
     {"test_sgd_momentum_nesterov": "next_w after sgd_momentum step 1 of 15 (nesterov, momentum 0.9); "
                                    "Nesterov steps along g + momentum * v"},
+    diagnoses=frozenset({"nesterov_ignored"}),
 )
 MOMENTUM_STATE_LOST = Case(
     "momentum_velocity_not_carried",  # a fresh velocity every step: plain SGD
@@ -68,6 +71,7 @@ MOMENTUM_STATE_LOST = Case(
                                "0.001: 2.3, 0.01: 2.3, 0.1: 2.29, 1: 1.59, 10: 2.42 (diverged))",
     },
     frozenset({"test_answer_first_diverging_lr", "test_sweep_results"}),
+    diagnoses=frozenset({"momentum_velocity_not_carried"}),
 )
 RMSPROP_EPS_INSIDE = Case(
     "rmsprop_eps_inside_sqrt",
@@ -76,6 +80,7 @@ RMSPROP_EPS_INSIDE = Case(
                                      "eps goes outside the square root"},
     # with gradients of size 1 the difference is about 1e-9 relative: it may or may not show
     frozenset(set(RMSPROP_TESTS) | {"test_rmsprop_small"}),
+    diagnoses=frozenset({"rmsprop_eps_inside_sqrt"}),
 )
 RMSPROP_STATE_LOST = Case(
     "rmsprop_square_avg_not_carried",
@@ -87,6 +92,7 @@ RMSPROP_STATE_LOST = Case(
         "test_rmsprop_small_gradients": "next_w after rmsprop step 2 of 10",
         "test_rmsprop_defaults": "next_w after rmsprop step 2 of 5",
     },
+    diagnoses=frozenset({"rmsprop_square_avg_not_carried"}),
 )
 ADAM_NO_BIAS_CORRECTION = Case(
     "adam_no_bias_correction",
@@ -100,6 +106,7 @@ ADAM_NO_BIAS_CORRECTION = Case(
         "test_adam_defaults": "next_w after adam step 1 of 5",
         "test_adam_small": "first adam step next_w - w",
     },
+    diagnoses=frozenset({"adam_no_bias_correction"}),
 )
 ADAMW = Case(
     "adam_decoupled_weight_decay",  # AdamW's decay, where torch.optim.Adam adds it to the gradient
@@ -110,6 +117,7 @@ ADAMW = Case(
          ' + config["weight_decay"] * w)\n'),
     ),
     {"test_adam_weight_decay": "next_w after adam step 1 of 15 (weight_decay 0.1)"},
+    diagnoses=frozenset({"adam_decoupled_weight_decay"}),
 )
 ADAM_T_NOT_STORED = Case(
     "adam_step_count_not_stored",
@@ -122,6 +130,7 @@ ADAM_T_NOT_STORED = Case(
         "test_adam_defaults": "config['t'] after adam step 1 of 5",
         "test_adam_small": "config['t'] after the first step: None, expected 1",
     },
+    diagnoses=frozenset({"adam_step_count_not_stored"}),
 )
 MB_DROPS_LAST = Case(
     "minibatches_drop_the_last_partial_batch",
@@ -138,6 +147,7 @@ MB_DROPS_LAST = Case(
         "test_train_matches_reference_loop": "the epoch losses returned by train(net, X, y, sgd_momentum",
         "test_sweep_results": "sweep_results[0.001]",
     },
+    diagnoses=frozenset({"minibatches_drop_last"}),
 )
 MB_SEPARATE_SHUFFLES = Case(
     "minibatches_shuffle_X_and_y_separately",
@@ -153,6 +163,7 @@ MB_SEPARATE_SHUFFLES = Case(
         "test_train_matches_reference_loop": "the epoch losses returned by train(",
         "test_sweep_results": "sweep_results[0.001]",
     },
+    diagnoses=frozenset({"minibatches_shuffle_separately"}),
 )
 TRAIN_RESEEDS = Case(
     "train_makes_a_new_generator_every_epoch",  # every epoch sees the batches in the same order

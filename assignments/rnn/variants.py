@@ -27,6 +27,7 @@ DWH_FROM_NEXT_H = Case(
         "test_rnn_backward_last_step_only": "rnn_backward dWh (upstream gradient on the last step only)",
         "test_rnn_backward_numeric": "rnn_backward dWh (vs numeric gradient)",
     },
+    diagnoses=frozenset({"rnn_step_dwh_uses_next_h"}),
 )
 BPTT_DROPS_CARRY = Case(
     "bptt_ignores_the_gradient_from_the_next_step",
@@ -38,6 +39,7 @@ BPTT_DROPS_CARRY = Case(
         "test_grad_norms_through_time": "grad_norms_through_time (T = 7; L = sum of the LAST hidden state)",
         "test_vanishing_gradient_over_30_steps": "grad_norms_through_time (T = 30, Wh = 0.5 * orthogonal",
     },
+    diagnoses=frozenset({"bptt_drops_carry"}),
 )
 BPTT_OVERWRITES_DWX = Case(
     "bptt_dWx_overwritten_at_each_step",
@@ -47,6 +49,7 @@ BPTT_OVERWRITES_DWX = Case(
         "test_rnn_backward_last_step_only": "rnn_backward dWx (upstream gradient on the last step only)",
         "test_rnn_backward_numeric": "rnn_backward dWx (vs numeric gradient)",
     },
+    diagnoses=frozenset({"bptt_dwx_overwritten"}),
 )
 FORWARD_STORES_PREVIOUS = Case(
     "rnn_forward_stores_the_previous_state",  # h[:, t] = h_{t-1}: h0 first, the last state lost
@@ -58,6 +61,7 @@ FORWARD_STORES_PREVIOUS = Case(
         # the numeric gradient of this forward is not what the (correct) backward computes
         "test_rnn_backward_numeric": "rnn_backward dx (vs numeric gradient)",
     },
+    diagnoses=frozenset({"rnn_forward_stores_previous"}),
 )
 LSTM_CS231N_ORDER = Case(
     "lstm_gates_in_cs231n_order",  # i, f, o, g, consistently in both passes
@@ -74,6 +78,7 @@ LSTM_CS231N_ORDER = Case(
         "test_lstm_step_backward_cell_only": "lstm_step_backward dx (dnext_h = 0)",
         "test_lstm_step_forward_small": "next_c (f * prev_c + i * g)",
     },
+    diagnoses=frozenset({"lstm_gates_cs231n_order"}),
 )
 LSTM_NO_H_TO_C = Case(
     "lstm_backward_misses_the_path_from_h_to_c",
@@ -82,6 +87,7 @@ LSTM_NO_H_TO_C = Case(
         "test_lstm_step_backward": "lstm_step_backward dx: max relative error",
         "test_lstm_step_backward_numeric": "lstm_step_backward dx (vs numeric gradient)",
     },
+    diagnoses=frozenset({"lstm_backward_misses_h_to_c"}),
 )
 LSTM_DPREV_C = Case(
     "lstm_dprev_c_without_the_forget_gate",
@@ -91,6 +97,7 @@ LSTM_DPREV_C = Case(
         "test_lstm_step_backward_cell_only": "lstm_step_backward dprev_c (dnext_h = 0)",
         "test_lstm_step_backward_numeric": "lstm_step_backward dprev_c (vs numeric gradient)",
     },
+    diagnoses=frozenset({"lstm_dprev_c_without_forget"}),
 )
 LSTM_OUTPUT_GATE_TANH_DERIVATIVE = Case(
     "lstm_output_gate_with_the_tanh_derivative",
@@ -99,6 +106,7 @@ LSTM_OUTPUT_GATE_TANH_DERIVATIVE = Case(
         "test_lstm_step_backward": "lstm_step_backward dx: max relative error",
         "test_lstm_step_backward_numeric": "lstm_step_backward dx (vs numeric gradient)",
     },
+    diagnoses=frozenset({"lstm_output_gate_tanh_derivative"}),
 )
 CLIP_PER_TENSOR = Case(
     "clip_each_gradient_by_its_own_norm",
@@ -108,12 +116,14 @@ CLIP_PER_TENSOR = Case(
         "test_clip_grad_norm_clips": "clipped['Wx'] (max_norm 1.5): max relative error",
         "test_clip_grad_norm_small": "clipped['Wx']: max relative error",
     },
+    diagnoses=frozenset({"clip_per_tensor"}),
 )
 CLIP_IN_PLACE = Case(
     "clip_scales_the_given_arrays_in_place",
     (("    clipped = {k: g * scale if scale < 1.0 else g.copy() for k, g in grads.items()}\n",
       "    if scale < 1.0:\n        for g in grads.values():\n            g *= scale\n    clipped = grads\n"),),
     {"test_clip_grad_norm_leaves_its_input": "grads['Wx'] after clip_grad_norm (the dict passed in must not change)"},
+    diagnoses=frozenset({"clip_in_place"}),
 )
 CLIP_RETURNS_NEW_NORM = Case(
     "clip_returns_the_norm_after_clipping",
@@ -123,6 +133,7 @@ CLIP_RETURNS_NEW_NORM = Case(
         "test_clip_grad_norm_clips": "clip_grad_norm total_norm = 1.49999",
         "test_clip_grad_norm_small": "total_norm = 1, expected sqrt(52) = 7.2111",
     },
+    diagnoses=frozenset({"clip_returns_new_norm"}),
 )
 NORMS_OF_ALL_STATES = Case(
     "grad_norms_for_the_sum_of_every_hidden_state",
@@ -131,6 +142,7 @@ NORMS_OF_ALL_STATES = Case(
         "test_grad_norms_through_time": "grad_norms_through_time (T = 7; L = sum of the LAST hidden state)",
         "test_vanishing_gradient_over_30_steps": "grad_norms_through_time (T = 30",
     },
+    diagnoses=frozenset({"grad_norms_of_every_state"}),
 )
 NOT_RECURRENT = Case(
     "classifier_averages_the_rows_without_a_recurrent_layer",
