@@ -14,7 +14,10 @@ from pathlib import Path
 import click
 
 from grader import __version__
-from grader.cliutil import course_option, fail, gpus_option, limit_option, parse_limit, sandbox_option
+from grader.commands import batch as _batch
+from grader.commands import lms as _lms
+from grader.commands import report as _report
+from grader.commands.common import course_option, fail, gpus_option, limit_option, parse_limit, sandbox_option
 from grader.textsafe import one_line
 
 
@@ -341,25 +344,10 @@ def sandbox_prune(everything: bool) -> None:
     click.echo(f"Removed {len(removed)} container(s)")
 
 
-# grade batch, override, extension, status, export (grader/batch/commands.py imports only click).
-from grader.batch.commands import register as _register_batch  # noqa: E402
-
-_register_batch(main)
-
-# grade gradescope/prairielearn build, feedback, push canvas (lms/commands.py imports only click and cliutil).
-from grader.lms.commands import register as _register_lms  # noqa: E402
-
-_register_lms(main)
-
-
-def _add_report_commands() -> None:
-    from grader.report.cli import report, similarity  # click only; the work imports lazily
-
-    main.add_command(report)
-    main.add_command(similarity)
-
-
-_add_report_commands()
+# The other command groups (grader/commands/: batch, lms, report).
+_batch.register(main)
+_lms.register(main)
+_report.register(main)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from cli_run import grade
 from click.testing import CliRunner
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader import cli, cliutil
+from grader import cli
+from grader.commands import common as cliutil
 from grader.judge.results import CellRun, GradingResult, TestResult
 
 REPO = Path(__file__).resolve().parent.parent

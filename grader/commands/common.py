@@ -6,7 +6,7 @@ The options here (`--course`, `--db`, `--sandbox`, `--gpus`, `--limit`) read the
 `grade submit`, `grade batch`, `grade report` and the LMS commands.
 
 Imports only click and grader.textsafe at module level (the CLI's start-up time matters).
-Callers: grader.cli, grader.batch.commands, grader.lms.commands, grader.report.cli.
+Callers: grader.cli, grader.commands.batch, grader.commands.lms, grader.commands.report.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from grader.cliutil import (
+from grader.commands.common import (
     course_option,
     db_option,
     fail,

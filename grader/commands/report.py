@@ -1,4 +1,8 @@
-"""`grade report` and `grade similarity`: the instructor's pages, read from the gradebook."""
+"""`grade report` and `grade similarity`: the instructor's pages, read from the gradebook.
+
+`register(main)` adds them to the CLI group; the work (grader.report) is imported when a command
+runs. Callers: grader.cli.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from grader.cliutil import course_option, db_option, fail, open_gradebook, write_output
+from grader.commands.common import course_option, db_option, fail, open_gradebook, write_output
 
 _FORMATS = click.Choice(["html", "json"])
 
@@ -98,3 +102,8 @@ def similarity(assignment: str, db: str | None, threshold: float | None, out: Pa
     click.echo(f"{assignment}: {result.students} students, {flagged} flagged pairs "
                f"(class median {result.median:.2f}, bar {result.outlier_bar:.2f})")
     click.echo(f"Similarity: {path}")
+
+
+def register(main: click.Group) -> None:
+    for command in (report, similarity):
+        main.add_command(command)

@@ -1,8 +1,8 @@
 """The LMS commands of `grade`: gradescope build, prairielearn build, feedback, push canvas.
 
-Imports only click and grader.cliutil at module level (the CLI's start-up time matters); each command imports
-its grader.lms module when it runs. `grade export --format canvas|moodle` lives with the batch
-commands' `export` and calls grader.lms.export.
+Imports only click and grader.commands.common at module level (the CLI's start-up time
+matters); each command imports its grader.lms module when it runs. `grade export --format
+canvas|moodle` lives with the batch commands' `export` and calls grader.lms.export.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from grader.cliutil import course_option, db_option, fail, open_gradebook
+from grader.commands.common import course_option, db_option, fail, open_gradebook
 
 GRADESCOPE_VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 
