@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader.sandbox import SandboxError, Worker, WorkerSpec, describe_exit, stage_worker_files
+from grader.sandbox.base import SandboxError, Worker, WorkerSpec, describe_exit, stage_worker_files
 from grader.sandbox.docker_image import check_image, connect, image_name, short_error
 from grader.sandbox.environment import SandboxEnvironment
 from grader.sandbox.gpu import GpuRequest, device_requests

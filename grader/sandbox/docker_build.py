@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from grader.sandbox import PACKAGE_DIR, SandboxError
+from grader.sandbox.base import PACKAGE_DIR, SandboxError
 from grader.sandbox.docker_image import (
     DEFAULT_IMAGE,
     GPU_IMAGE,

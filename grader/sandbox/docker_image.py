@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.sandbox import PACKAGE_DIR, SandboxError
+from grader.sandbox.base import PACKAGE_DIR, SandboxError
 
 IMAGE_ENV = "DLGRADE_DOCKER_IMAGE"
 DEFAULT_IMAGE = "dlgrade-sandbox:cpu"
