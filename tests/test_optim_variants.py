@@ -150,3 +150,16 @@ def test_sweep_verdicts_have_margins():
         assert not math.isfinite(loss) or abs(loss - initial) > 4e-4, (lr, loss, initial)
     assert finals[10.0] > initial + 1.0  # diverged by far
     assert finals[0.1] < 0.6 * min(v for k, v in finals.items() if k != 0.1)  # the best by a wide margin
+
+
+def test_minibatch_size_message_says_what_is_left_over():
+    """The hidden test's message: the rows left over when there are some, and that there are
+    none (so no empty last batch) when N is a multiple of the batch size."""
+    hidden = _load("optim_hidden_minibatches", ASSIGNMENT / "tests" / "hidden" / "test_minibatches.py")
+    X, y = hidden._data(48)
+    batches = [(X[i:i + 16], y[i:i + 16]) for i in range(0, 48, 16)] + [(X[:0], y[:0])]
+    with pytest.raises(AssertionError, match=r"expected \[16, 16, 16\] \(N is a multiple of 16: no rows are left over"):
+        hidden._check_order(batches, X, y, np.arange(48), 16, "minibatches(X, y, 16) with N = 48")
+    X, y = hidden._data(50)
+    with pytest.raises(AssertionError, match=r"\(the last batch holds the 2 rows left over\)"):
+        hidden._check_order(batches[:3], X, y, np.arange(50), 16, "minibatches(X, y, 16) with N = 50")
