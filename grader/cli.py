@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -194,6 +195,12 @@ def _grade_options(f):  # noqa: ANN001, ANN201
 @click.version_option(__version__, prog_name="dlgrade")
 def main() -> None:
     """dlgrade: grade deep-learning notebooks in a sandbox."""
+    warnings.showwarning = _plain_warning
+
+
+def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """A warning for people: one "warning: ..." line, without Python's source path and code line."""
+    click.echo(f"warning: {one_line(str(message), 1000)}", err=True)
 
 
 @main.command()
