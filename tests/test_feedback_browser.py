@@ -136,9 +136,11 @@ def test_screenshot(chromium, page, tmp_path):
 
 
 def test_dump_dom_has_score_and_message(chromium, page, tmp_path):
-    dom = Dom(dump_dom(chromium, page, tmp_path / "profile"))
+    html = dump_dom(chromium, page, tmp_path / "profile")
+    dom = Dom(html)
     assert SCORE_TEXT in dom.text
     assert FAIL_MSG in dom.text
+    assert "<mfrac>" in html and "Math becomes MathML:" in dom.text  # MathML, kept by the browser's parser
     assert "test_affine_forward_dw" in dom.text and "hidden test" in dom.text
     assert "cell-2" in dom.ids
 
