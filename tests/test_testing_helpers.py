@@ -36,6 +36,8 @@ def test_assert_close_prints_the_digits_that_differ():
         assert_close(1.2817 * (1 + 4e-9), 1.2817, rtol=1e-9, atol=0.0, name="loss")
     with pytest.raises(AssertionError, match=r"expected 2\.5000e-04, got 2\.6000e-04"):
         assert_close(2.6e-4, 2.5e-4, rtol=1e-7, atol=0.0, name="lr")
+    with pytest.raises(AssertionError, match=r"^train\(config=\{'lr': 1\}\): max relative error"):
+        assert_close(2.0, 1.0, rtol=1e-7, atol=0.0, name="train(config={'lr': 1})")  # braces in a name
 
 
 def test_answer_helpers():

@@ -103,9 +103,10 @@ def assert_close(
         worst = np.where(failing, rel, -1.0)
         idx = np.unravel_index(int(np.argmax(worst)), a.shape)
         where = f" at {_fmt_index(idx)}" if a.ndim else ""
+        shown_e, shown_a = _fmt_pair(e[idx], a[idx])
         raise AssertionError(
             f"{name}: max relative error {rel[idx]:.1e}{where} (tolerance {rtol:.0e}); "
-            "expected {}, got {}".format(*_fmt_pair(e[idx], a[idx]))
+            f"expected {shown_e}, got {shown_a}"
         )
 
 
