@@ -52,6 +52,7 @@ BUGS = [
         # a trainable BatchNorm layer is (rightly) put in train() mode: its statistics move too
         frozenset({"test_finetune_keeps_batchnorm_statistics", "test_ft_model_batchnorm_statistics_unchanged",
                    *ACCURACY}),
+        diagnoses=frozenset({"prepare_does_not_freeze"}),
     ),
     Case(
         "prepare_freezes_the_new_head_too",
@@ -62,6 +63,7 @@ BUGS = [
         },
         # nothing left to train: SGD refuses an empty parameter list, and ft_model is never made
         frozenset({*FINETUNE_TESTS, *FT_MODEL_TESTS}),
+        diagnoses=frozenset({"prepare_freezes_new_head"}),
     ),
     Case(
         "prepare_keeps_the_pretrained_head",  # "it has 5 outputs already": unfreezes the 0-4 head
@@ -73,6 +75,7 @@ BUGS = [
             "test_finetune_small": "expected shape (4, 2), got shape (4, 5)",
         },
         frozenset({"test_ft_model_accuracy"}),  # a head that starts from the 0-4 weights may learn slower
+        diagnoses=frozenset({"prepare_keeps_pretrained_head"}),
     ),
     Case(
         "prepare_head_size_hard_coded",
@@ -82,6 +85,7 @@ BUGS = [
             "test_prepare_small": "new fc: 128 -> 5, expected 128 -> 3",
             "test_finetune_small": "expected shape (4, 2)",
         },
+        diagnoses=frozenset({"prepare_head_size_hard_coded"}),
     ),
     Case(
         "prepare_in_features_hard_coded",  # right for CompactResNet, wrong for resnet18
@@ -96,6 +100,7 @@ BUGS = [
             "test_ft_model_batchnorm_statistics_unchanged": "frozen BatchNorm layers must stay in eval() mode",
         },
         frozenset(ACCURACY),
+        diagnoses=frozenset({"finetune_batchnorm_in_train_mode"}),
     ),
     Case(
         "finetune_batchnorm_in_train_mode_on_resnet18",
@@ -106,6 +111,7 @@ BUGS = [
             "test_ft_model_batchnorm_statistics_unchanged": "frozen BatchNorm layers must stay in eval() mode",
         },
         frozenset(ACCURACY),
+        diagnoses=frozenset({"finetune_batchnorm_in_train_mode"}),
     ),
     Case(
         "finetune_trains_the_backbone",  # "unfreeze so that gradients flow"
@@ -116,11 +122,13 @@ BUGS = [
         },
         frozenset({"test_finetune_keeps_batchnorm_statistics", "test_ft_model_batchnorm_statistics_unchanged",
                    *ACCURACY}),
+        diagnoses=frozenset({"finetune_trains_backbone"}),
     ),
     Case(
         "finetune_unseeded_shuffle",
         ((SHUFFLE, "        for idx in torch.randperm(len(X)).split(batch_size):\n"),),
         {"test_finetune_seeded": "differs between two runs from the same model"},
+        diagnoses=frozenset({"finetune_unseeded_shuffle"}),
     ),
     Case(
         "finetune_without_optimizer_step",
@@ -131,6 +139,7 @@ BUGS = [
             "test_ft_model_beats_training_from_scratch": "the same network trained from scratch",
         },
         frozenset({"test_finetune_seeded"}),  # an untrained head is the same for every seed
+        diagnoses=frozenset({"finetune_without_optimizer_step"}),
     ),
     Case(
         "ft_model_without_pretrained_weights",  # the architecture, but random frozen weights
@@ -151,6 +160,7 @@ BUGS = [
         "answer_trainable_params_without_bias",
         (("ANSWER_TRAINABLE_PARAMS = 128 * 5 + 5  # SOLUTION", "ANSWER_TRAINABLE_PARAMS = 640"),),
         {"test_answer_trainable_params": "ANSWER_TRAINABLE_PARAMS = 640 is not correct"},
+        diagnoses=frozenset({"trainable_params_without_bias"}),
     ),
 ]
 
