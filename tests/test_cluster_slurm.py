@@ -91,10 +91,9 @@ def test_sigterm_cancels_the_jobs_and_keeps_finished_results(slurm, tmp_path):
 
     students = small_class(6)
     folder = write_folder(tmp_path / "class", students)
-    config = tmp_path / "cluster.toml"
-    logs = tmp_path / "logs"
+    config = tmp_path / "cluster.toml"  # no log_directory: the job logs go to OUT/slurm-logs, not the cwd
     config.write_text(f'[cluster.slurm]\nqueue = "debug"\ncores = 1\nmemory = "3GB"\njobs = 1\n'
-                      f'python = "{sys.executable}"\ninterface = "lo"\nlog_directory = "{logs}"\n')
+                      f'python = "{sys.executable}"\ninterface = "lo"\n')
     db = f"sqlite:///{tmp_path / 'slurm.db'}"
     proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(folder), "--assignment", "backprop",
                              "--db", db, "--out", str(tmp_path / "out"), "--json", "--cluster", "slurm",
@@ -116,6 +115,8 @@ def test_sigterm_cancels_the_jobs_and_keeps_finished_results(slurm, tmp_path):
         time.sleep(0.5)
     assert _squeue() == "", "the Slurm jobs are cancelled"
     assert len(_export(db, tmp_path)) == graded
+    assert list((tmp_path / "out" / "slurm-logs").glob("dask-worker-*")), "the job logs are under OUT"
+    assert not list(tmp_path.glob("slurm-*.out")), "no slurm-N.out where the batch was started"
 
 
 def test_bad_config_is_one_line(tmp_path):

@@ -44,7 +44,7 @@ class BatchConfig:
     out: Path | None = None  # default: next to the intake, <name>-batch/
     force: bool = False
     students: tuple[str, ...] = ()  # regrade only these
-    intake: str | None = None  # force a layout
+    intake: str | None = None  # the layout (--layout); None or "auto": detected
     course: Path | None = None
     limits: dict[str, Any] = field(default_factory=dict)  # --limit overrides of [limits]
     job_timeout: float | None = None  # driver-side deadline per submission (seconds)
@@ -129,7 +129,8 @@ class Batch:
         except RosterError as e:
             raise BatchInputError(str(e)) from None
         try:
-            self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out)
+            self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out,
+                                              roster_ids=[r["id"] for r in self.roster])
         except IntakeError as e:
             raise BatchInputError(str(e)) from None
         try:
@@ -321,7 +322,8 @@ def print_summary(summary: dict[str, Any], echo: Callable[[str], None]) -> None:
 
 
 def _natural(key: str) -> tuple:
-    return (0, int(key), key) if key.isdigit() else (1, 0, key)
+    """Numbers first, by value: ASCII digits only (`'①'.isdigit()` is true, `int('①')` fails)."""
+    return (0, int(key), key) if key.isascii() and key.isdigit() else (1, 0, key)
 
 
 def stderr_line(line: str) -> None:
