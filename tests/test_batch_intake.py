@@ -216,7 +216,7 @@ def test_hostile_archive_graded_by_the_cli_writes_nothing_outside_the_workspace(
     z = _zip(ws / "class.zip", everything)
     before = {p for p in tmp_path.rglob("*")}
     r = subprocess.run([sys.executable, "-m", "grader.cli", "batch", str(z), "--assignment", "backprop", "-j", "2",
-                        "--db", f"sqlite:///{ws / 'gb.db'}", "--out", str(ws / "out"), "--intake", "canvas"],
+                        "--db", f"sqlite:///{ws / 'gb.db'}", "--out", str(ws / "out"), "--layout", "canvas"],
                        capture_output=True, text=True, timeout=900, cwd=ws)
     assert r.returncode == 0, r.stderr[-2000:]
     refusals = [line for line in r.stderr.splitlines() if ": refused: " in line]
