@@ -7,7 +7,8 @@ crash; a rerun finishes and changes nothing.
 
 No sandbox here: the driver runs with a Runner that returns a fixed result (the judge is not what
 is under test; tests/test_intake_isolation.py grades hostile classes for real), whose test message
-carries the student's name and a lone surrogate into the gradebook.
+carries the student's name, a NUL and a lone surrogate into the gradebook, and whose feedback
+page holds a lone surrogate too.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _runner(jobs, n, assignment, options, timeout):  # noqa: ANN001, ANN202
         test = {"name": "test_square", "suite": "hidden", "score": 2.0, "max_score": 2.0, "status": "passed",
                 "message": f"ran {name} \ud800\x00"}
         yield job, {"status": "graded", "score": 2.0, "max_score": 2.0, "reason": "", "traceback": "", "duration": 0,
-                    "result": {"score": 2.0, "max_score": 2.0, "tests": [test]}, "feedback_html": "<p>ok</p>"}
+                    "result": {"score": 2.0, "max_score": 2.0, "tests": [test]}, "feedback_html": "<p>ok \ud800</p>"}
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 from grader import __version__
 from grader.batch.intake import Intake, Picked
 from grader.batch.pool import Job
-from grader.textsafe import one_line
+from grader.textsafe import one_line, storable
 
 MAX_SKIP_LINES = 50  # skipped extra files listed one per line; the rest are counted
 
@@ -273,7 +273,7 @@ class Batch:
             stale.unlink(missing_ok=True)
         files = [("result", str(write_text(folder, "result.json", json.dumps(res["result"], indent=2) + "\n")))]
         if res.get("feedback_html"):
-            files.append(("feedback", str(write_text(folder, "feedback.html", res["feedback_html"]))))
+            files.append(("feedback", str(write_text(folder, "feedback.html", storable(res["feedback_html"])))))
         return tuple(files)
 
     def _summary(self, counts: dict[str, int], unchanged: int, durations: list[tuple[float, str]],
