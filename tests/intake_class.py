@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,10 +61,31 @@ def tiny_course(root: Path) -> Path:
 
 def batch(intake: Path, course: Path, db: str, out: Path, *extra: str, timeout: float = 300
           ) -> subprocess.CompletedProcess:
-    """`grade batch` of `tiny` in a child process (its peak memory is then RUSAGE_CHILDREN's)."""
-    return subprocess.run([sys.executable, "-m", "grader.cli", "batch", str(intake), "--assignment", "tiny",
-                           "--course", str(course), "--db", db, "--out", str(out), "-j", "2", *extra],
-                          capture_output=True, text=True, timeout=timeout)
+    """`grade batch` of `tiny` in a child process; `.maxrss_kib` is the peak memory of that child
+    and the processes it waited for (its own wait4, not the whole test session's children)."""
+    import os
+    import tempfile
+    import threading
+
+    from cli_run import grade_argv, grade_env
+
+    argv = grade_argv("batch", intake, "--assignment", "tiny", "--course", course, "--db", db, "--out", out,
+                      "-j", "2", *extra)
+    with tempfile.TemporaryFile() as so, tempfile.TemporaryFile() as se:
+        proc = subprocess.Popen(argv, env=grade_env(), stdout=so, stderr=se)
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        so.seek(0)
+        se.seek(0)
+        done = subprocess.CompletedProcess(argv, proc.returncode, so.read().decode("utf-8", "replace"),
+                                           se.read().decode("utf-8", "replace"))
+    done.maxrss_kib = usage.ru_maxrss
+    return done
 
 
 def rows(db: str) -> dict[str, object]:
