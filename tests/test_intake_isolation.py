@@ -338,3 +338,19 @@ def test_hostile_classes_grade_everyone_on_their_own_work(layout, course, tmp_pa
         _checked(again, 120, started)
         assert "Nothing to do" in again.stdout
         assert {s: (row.status, row.score) for s, row in rows(url).items()} == EXPECT[layout]
+
+
+def test_the_cli_refuses_a_mixed_intake_and_disagreeing_layouts_in_one_line(course, tmp_path):
+    """`grade batch` on a mixed intake, and with `--layout` and its old name `--intake` saying
+    different things: one `error: ...` line naming `--layout`, exit 2, nothing graded."""
+    from cli_run import grade
+
+    mixed = _zip(tmp_path / "mixed.zip", [("ann_1001_11_tiny.ipynb", GOOD),
+                                          ("Mal Lory_1003_assignsubmission_file/tiny.ipynb", BAD)])
+    db = f"sqlite:///{tmp_path / 'gb.db'}"
+    for extra in ((), ("--layout", "canvas", "--intake", "moodle")):
+        r = grade("batch", mixed, "--assignment", "tiny", "--course", course, "--db", db, "--out", tmp_path / "out",
+                  *extra, timeout=120)
+        assert r.returncode == 2 and r.stdout == "", r.stderr
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1 and "--layout" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
