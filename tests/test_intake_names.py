@@ -3,7 +3,8 @@ categories, NFC and NFD spellings, trailing spaces and letter case of another's 
 not UTF-8, control and bidi characters, names up to the file system's 255-byte limit, names shaped
 like another layout's), a class read by `grade batch` ends, on SQLite and PostgreSQL, with one row
 per student id, each with that student's own notebook or a reason, never anyone else's, and no
-crash; a rerun finishes and changes nothing.
+crash; a rerun finishes and changes nothing. A second, intake-only property does the same for
+the full names in a Moodle zip and the feedback folders made from them.
 
 No sandbox here: the driver runs with a Runner that returns a fixed result (the judge is not what
 is under test; tests/test_intake_isolation.py grades hostile classes for real), whose test message
@@ -169,3 +170,42 @@ def _stored_rows(url: str) -> list:
         return rows
     finally:
         gb.dispose()
+
+
+_person = st.text(st.characters(categories=["Lu", "Ll", "Lo", "Mn", "Nd", "No", "Zs", "Cf", "So", "Pd", "Po"],
+                                exclude_characters="_/\\"), min_size=1, max_size=40)
+
+
+@settings(max_examples=40, derandomize=True, deadline=None)
+@given(people=st.lists(st.tuples(_person, st.sampled_from([None, *LOOKALIKES[:2], "LATE_anon_ab1_2_f"])),
+                       min_size=1, max_size=5))
+def test_moodle_names_give_each_participant_their_own_notebook_and_a_neutral_feedback_folder(people):
+    """A Moodle zip whose full names hold any letters, marks, bidi and format characters, with a
+    file inside some folders named like another layout's entry: each participant number gets its
+    own notebook, and the feedback zip's folder for it is one neutral path segment."""
+    import io
+    import zipfile
+
+    from grader.lms.moodle import feedback_folder
+
+    buf, mine = io.BytesIO(), {}
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i, (person, planted) in enumerate(people):
+            uid = str(1001 + i)
+            folder = f"{person}_{uid}_assignsubmission_file"
+            zf.writestr(f"{folder}/tiny.ipynb", mine.setdefault(uid, notebook(CORRECT, f"{person} {i}")))
+            if planted:
+                zf.writestr(f"{folder}/{planted}.ipynb", notebook(CORRECT, "planted"))
+    work = Path(tempfile.mkdtemp(prefix="dlgrade-moodle-"))
+    try:
+        archive = work / "moodle.zip"
+        archive.write_bytes(buf.getvalue())
+        got = read_intake(archive, "tiny")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert got.kind == "moodle" and set(got.picked) == set(mine), (got.picked.keys(), got.refused)
+    for uid, p in got.picked.items():
+        assert p.data == mine[uid] and not p.reason
+        folder = feedback_folder(uid, p.source, p.person)
+        assert folder.endswith(f"_{uid}_assignsubmission_file") and len(folder) <= 100 + 40
+        assert not any(c in "/\\" or unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in folder), ascii(folder)
