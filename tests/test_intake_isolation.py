@@ -17,6 +17,7 @@ import os
 import time
 import unicodedata
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,37 @@ def test_identical_copies_are_read_once_and_differing_ones_refused_by_name(tmp_p
     assert any("entry 2 is an identical copy of entry 1; read once" in s for s in got.skipped)
     refusals = [r for r in got.refused if r.startswith("dina_1005_5_tiny.ipynb: refused: 2 entries")]
     assert len(refusals) == 2 and all("entry 3" in r and "entry 4" in r for r in refusals), got.refused
+
+    forged = GOOD[:-1] + b"X"  # same size as GOOD + 4 bytes, and the 4 bytes give it GOOD's CRC-32
+    forged += _crc_suffix(forged, zlib.crc32(GOOD + b"    "))
+    z = tmp_path / "forged.zip"
+    with zipfile.ZipFile(z, "w") as zf, pytest.warns(UserWarning, match="Duplicate name"):
+        zf.writestr("carl_1004_4_tiny.ipynb", GOOD + b"    ")
+        zf.writestr("carl_1004_4_tiny.ipynb", forged)
+        zf.writestr("ann_1001_1_tiny.ipynb", GOOD)
+    assert zlib.crc32(forged) == zlib.crc32(GOOD + b"    ") and len(forged) == len(GOOD) + 4
+    got = read_intake(z, "tiny")
+    assert set(got.picked) == {"1001"}, got.picked.keys()
+    assert any("same size and checksum but differ (entries 1 and 2)" in r for r in got.refused), got.refused
+
+
+def _crc_suffix(prefix: bytes, target: int) -> bytes:
+    """4 bytes that make `prefix + them` have CRC-32 `target` (CRC-32 is affine over GF(2))."""
+    base = zlib.crc32(prefix + bytes(4))
+    basis: dict[int, tuple[int, int]] = {}  # pivot bit -> (vector, which suffix bits make it)
+    for i in range(32):
+        vec, combo = zlib.crc32(prefix + (1 << i).to_bytes(4, "little")) ^ base, 1 << i
+        for pivot in sorted(basis, reverse=True):
+            if vec >> pivot & 1:
+                vec, combo = vec ^ basis[pivot][0], combo ^ basis[pivot][1]
+        if vec:
+            basis[vec.bit_length() - 1] = (vec, combo)
+    want, pick = target ^ base, 0
+    for pivot in sorted(basis, reverse=True):
+        if want >> pivot & 1:
+            want, pick = want ^ basis[pivot][0], pick ^ basis[pivot][1]
+    assert want == 0
+    return pick.to_bytes(4, "little")
 
 
 def test_moodle_feedback_names_are_neutralised():

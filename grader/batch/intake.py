@@ -310,8 +310,27 @@ def _zip_entries(path: Path, limits: Limits) -> tuple[list[_Entry], list[str], l
         if reason:
             refused.append(f"{shown}: refused: {reason}")
             continue
-        entries.append(_Entry(name, raw, info.file_size, _zip_reader(zf, info, limits, budget)))
+        read = _zip_reader(zf, info, limits, budget)
+        if len(same) > 1:  # copies that only look identical (CRC-32 is easy to forge) are compared byte for byte
+            read = _same_reader([(k, _zip_reader(zf, i, limits, budget)) for k, i in same])
+        entries.append(_Entry(name, raw, info.file_size, read))
     return entries, refused, notes
+
+
+def _same_reader(copies: list[tuple[int, Callable[[], bytes | str]]]) -> Callable[[], bytes | str]:
+    """The first copy's bytes if every copy holds the same, else a refusal naming two that differ."""
+    def read() -> bytes | str:
+        first = copies[0][1]()
+        for k, reader in copies[1:]:
+            other = reader()
+            if isinstance(first, str) or isinstance(other, str):
+                return first if isinstance(first, str) else other
+            if other != first:
+                return (REFUSE + f"{len(copies)} entries have this name and the same size and checksum but "
+                        f"differ (entries {copies[0][0]} and {k}); none is read")
+        return first
+
+    return read
 def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budget: list[int]):  # noqa: ANN202
     def read() -> bytes | str:
         cap = limits.max_entry_mb * 2**20
