@@ -53,7 +53,8 @@ class _Progress:
 
 def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path | None,
                    as_json: bool, sandbox: str, course: Path | None, instructor: bool,
-                   gpus: str | None = None, limit: tuple[str, ...] = (), fmt: str = "dlgrade") -> None:
+                   gpus: str | None = None, limit: tuple[str, ...] = (), fmt: str = "dlgrade",
+                   quiet: bool = False) -> None:
     from grader.judge.pipeline import BadInput, grade, prepare
 
     try:
@@ -100,10 +101,21 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
     if as_json:
         click.echo(json.dumps(pl_data if fmt == "prairielearn" else result.to_json(), indent=2))
         return
+    if not quiet:
+        for line in _failures(result, instructor):
+            click.echo(line)
     for line in _summary(result, feedback, result_path):
         click.echo(line)
     if fmt == "prairielearn":
         click.echo(f"PrairieLearn: {one_line(pl_path, 4000)}")
+
+
+def _failures(result, instructor: bool) -> list[str]:  # noqa: ANN001
+    """Each failing test with the feedback page's one-line message (grader.feedback.lines)."""
+    from grader.feedback.lines import failure_lines
+
+    due = result.extra.get("due") if isinstance(result.extra, dict) else None
+    return failure_lines(result.tests, instructor=instructor, due=due)
 
 
 def _summary(result, feedback: Path, result_path: Path) -> list[str]:  # noqa: ANN001
@@ -190,6 +202,8 @@ def _grade_options(f):  # noqa: ANN001, ANN201
     f = click.option("--gpus", default=None, metavar="all|N|IDS",
                      help="GPUs the notebook may use: all, a count (2) or device ids (0,1). "
                           "Used when the assignment has gpu = optional or required.")(f)
+    f = click.option("--quiet", "-q", "quiet", is_flag=True,
+                     help="Only the progress dots and the score: leave out the failing tests' lines.")(f)
     f = click.option("--instructor", is_flag=True,
                      help="Show every test message in the feedback, whatever its visibility.")(f)
     f = _course_option(f)
