@@ -21,7 +21,7 @@ EXIT_BAD_INPUT = 2
 _course_option = click.option(
     "--course", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Course folder holding assignments/ and reference/ (default: $DLGRADE_COURSE, "
-         "then the installed copy, then this checkout).")
+         "then this checkout).")
 
 
 def _fail(message: str) -> None:
@@ -309,6 +309,27 @@ def validate(assignments: tuple[str, ...], course: Path | None) -> None:
     if problems:
         click.echo(f"{problems} problem(s)", err=True)
         sys.exit(1)
+
+
+@main.command(name="new-course")
+@click.argument("directory", type=click.Path(path_type=Path))
+def new_course(directory: Path) -> None:
+    """Lay out a new course in DIRECTORY: one small assignment that `grade validate` passes."""
+    from grader.authoring.skeleton import SkeletonError
+    from grader.authoring.skeleton import new_course as make
+
+    try:
+        files = make(directory)
+    except SkeletonError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"cannot write {directory}: {e.strerror or e}")
+    for path in files:
+        click.echo(str(path))
+    click.echo(f"Next: DLGRADE_COURSE={directory} grade validate", err=True)
+
+
+main.add_command(new_course, name="init")
 
 
 @main.command(name="list")
