@@ -6,7 +6,9 @@ Jupyter kernel; `%load_ext grader` adds the `%check` magic. Both load on first u
 
 from typing import Any
 
-__version__ = "0.1.0"
+from grader.version import __version__
+
+__all__ = ["__version__", "check", "load_ipython_extension"]
 
 
 def __getattr__(name: str) -> Any:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import click
 
-from grader import __version__
 from grader.commands import batch as _batch
 from grader.commands import lms as _lms
 from grader.commands import report as _report
 from grader.commands.common import course_option, fail, gpus_option, limit_option, parse_limit, sandbox_option
 from grader.textsafe import one_line
+from grader.version import __version__
 
 
 class _Progress:

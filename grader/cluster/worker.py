@@ -20,8 +20,8 @@ _GRADE_LOCK = threading.Lock()
 
 def identity(course: str | None = None) -> dict[str, Any]:
     """What the driver compares with its own before it sends work."""
-    from grader import __version__
     from grader.sandbox.gpu import host_gpu_count
+    from grader.version import __version__
 
     try:
         gpus = host_gpu_count()

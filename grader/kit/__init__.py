@@ -19,5 +19,6 @@ solution gets the same verdicts from its kit as from the course.
 - `inkernel`: `grader.check()`, the public tests in the student's own Jupyter kernel (a
   courtesy, never evidence).
 
-May call grader.course, grader.authoring.assign, grader.judge (results, pytest_plugin), grader.outputs.
+May call grader.course, grader.judge (results, pytest_plugin, remote), grader.worker.wire, grader.feedback
+(lines, page), grader.textsafe, grader.outputs; grader.authoring calls it, never the reverse.
 """

@@ -15,11 +15,13 @@ import zipfile
 from dataclasses import fields
 from pathlib import Path
 
-from grader import __version__
 from grader.course.assignment import Assignment, Limits, course_digest
+from grader.version import __version__
 
 KIT_FORMAT = 1
 MANIFEST = "kit.json"
+#: grader.authoring.assign's markers (not imported: authoring's validate calls grader.kit).
+_SOLUTION_MARKERS = (b"# BEGIN SOLUTION", b"# SOLUTION")
 _SKIP = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 #: Fixed zip entry time, so the same kit gives the same bytes.
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
@@ -63,13 +65,12 @@ def _walk(folder: Path) -> list[Path]:
 
 def kit_files(spec: Assignment) -> dict[str, bytes]:
     """kit path -> bytes, the manifest included."""
-    from grader.authoring.assign import BEGIN
     from grader.course import datasets
 
     if not spec.starter.is_file():
         raise KitError(f"assignment '{spec.id}' has no starter notebook ({spec.starter})")
     starter = spec.starter.read_bytes()
-    if BEGIN.encode() in starter or b"# SOLUTION" in starter:
+    if any(marker in starter for marker in _SOLUTION_MARKERS):
         raise KitError(f"{spec.starter} still holds solution markers; run `grade assign` on the solution")
     files: dict[str, bytes] = {f"{spec.id}.ipynb": starter}
     hidden = {p.read_bytes() for p in _walk(spec.hidden_tests)}

@@ -15,9 +15,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from grader import __version__
 from grader.course.assignment import Assignment, AssignmentError, _parse
 from grader.kit.build import KIT_FORMAT, MANIFEST, KitError
+from grader.version import __version__
 
 MAX_MANIFEST_BYTES = 1_000_000
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
