@@ -2,7 +2,8 @@
 DLGRADE_COURSE.
 
 Builds the wheel from this checkout, installs it with `pip install --target`, and imports it
-in a fresh interpreter from another folder.
+in a fresh interpreter from another folder; then installs it into a fresh virtual environment
+(real pip) and grades a kit's starter and a finished notebook there, as a student would.
 """
 
 from __future__ import annotations
@@ -191,3 +192,88 @@ def test_editable_install_resolution(tmp_path):
     out = probe(tmp_path, clean_env())
     assert Path(out["grader"]).resolve() == REPO / "grader" / "__init__.py"
     assert Path(out["course"]) == REPO
+
+
+# --------------------------------------------------------------------------- a student's install
+
+
+STUDENT_PROBE = r"""
+import json, sys
+from importlib import metadata
+from packaging.requirements import Requirement
+import grader, torch
+dist = metadata.distribution("dlgrade")
+unmet = []
+for line in dist.requires or []:
+    req = Requirement(line)
+    if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        continue
+    try:
+        have = metadata.version(req.name)
+    except metadata.PackageNotFoundError:
+        unmet.append(f"{req.name}: missing")
+        continue
+    if not req.specifier.contains(have, prereleases=True) and not req.specifier.contains(have.split("+")[0]):
+        unmet.append(f"{req.name}: {have} is not {req.specifier}")
+print(json.dumps({"grader": grader.__file__, "torch": torch.__version__, "unmet": unmet,
+                  "dist": str(dist.locate_file(""))}))
+"""
+
+
+@pytest.fixture(scope="module")
+def student_venv(wheel, tmp_path_factory) -> Path:
+    """A fresh virtual environment with the wheel installed by real pip.
+
+    The dependencies (the Makefile's pinned CPU torch, numpy, ...) come from this test run's
+    environment through a .pth line: installing them anew takes minutes (6 on 2 cores), too
+    long for CI. DLGRADE_FULL_WHEEL_INSTALL=1 installs the wheel with all its dependencies
+    instead, from the package index pip is configured with.
+    """
+    import sysconfig
+
+    venv = tmp_path_factory.mktemp("student") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-compile"]
+    if os.environ.get("DLGRADE_FULL_WHEEL_INSTALL") == "1":
+        args = [*pip, str(wheel)]
+    else:
+        (site / "dlgrade_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        args = [*pip, "--no-deps", "--ignore-installed", str(wheel)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return venv
+
+
+def test_a_student_installs_the_wheel_and_checks_with_a_kit(student_venv, tmp_path):
+    """pip install dlgrade + a kit, nothing else: `grade check` on the starter and on a finished
+    notebook, from the kit's folder, gives the public tests' verdicts with their messages."""
+    from grader.course.assignment import load_assignment
+    from grader.kit.build import write_kit
+
+    env = clean_env()
+    proc = subprocess.run([str(student_venv / "bin" / "python"), "-c", STUDENT_PROBE], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    probe_out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert Path(probe_out["grader"]).resolve().is_relative_to(student_venv.resolve())
+    assert probe_out["torch"].split("+")[0] == "2.13.0" and not probe_out["unmet"], probe_out
+
+    kit = write_kit(load_assignment("backprop", REPO), tmp_path / "backprop-kit")
+    (kit / "mine.ipynb").write_bytes((REPO / "assignments" / "backprop" / "solution.ipynb").read_bytes())
+    grade = [str(student_venv / "bin" / "grade"), "check"]
+    starter = subprocess.run([*grade, kit / "backprop.ipynb", "--out", tmp_path / "o1"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert starter.returncode == 0, starter.stderr[-3000:]
+    lines = starter.stdout.splitlines()
+    assert "Score: 0 / 5  (5 error)" in lines, lines
+    assert "  ERROR test_relu_small (0/1): relu_forward(...) raised NotImplementedError (cell 6)" in lines
+    assert len([ln for ln in lines if ln.startswith("  ERROR test_")]) == 5
+    finished = subprocess.run([*grade, kit / "mine.ipynb", "--out", tmp_path / "o2"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.splitlines()[0] == "Score: 5 / 5  (5 passed)", finished.stdout
+    result = json.loads((tmp_path / "o2" / "result.json").read_text())
+    assert [t["suite"] for t in result["tests"]] == ["public"] * 5
