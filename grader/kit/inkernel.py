@@ -138,7 +138,7 @@ def run_checks(select: str = "", *, kit: str | os.PathLike | None = None,
     """Run the kit's public tests (those whose name holds `select`) on `namespace`."""
     import pytest
 
-    from grader.judge.pytest_plugin import JudgePlugin, run_tests
+    from grader.judge.pytest_plugin import LEAN, JudgePlugin, run_tests
     from grader.kit.build import KitError
     from grader.kit.load import load_kit
     from grader.kit.local_submission import LocalSubmission
@@ -160,7 +160,7 @@ def run_checks(select: str = "", *, kit: str | os.PathLike | None = None,
 
     plugin = Plugin(spec, LocalSubmission(ns), {spec.public_tests.resolve(): "public"},
                     installed=lambda m: importlib.util.find_spec(m) is not None)
-    tests = run_tests(plugin, [spec.public_tests])
+    tests = run_tests(plugin, [spec.public_tests], without=LEAN)
     if words and not tests:
         raise CheckError(f"no public test's name holds {select!r}; check() runs them all")
     return CheckResult(spec.id, tuple(tests), select.strip())
