@@ -84,8 +84,11 @@ def variant(kit: Path, tmp_path_factory) -> tuple[Path, nbformat.NotebookNode]:
 def test_solution_passes_every_check(kit):
     spec = load_assignment("backprop", REPO)
     nb = _run(_with_cells(spec.solution, "from grader import check\ncheck()", 'check("relu")',
-                          "%load_ext grader", "%check affine"), kit)
-    every, relu, _, affine = (_shown(c) for c in nb.cells[-4:])
+                          "%load_ext grader", "%check affine", 'check(kit="no-such-kit")', 'check("nope")'),
+              kit)
+    every, relu, _, affine, nokit, nothing = (_shown(c) for c in nb.cells[-6:])
+    assert nokit[0].strip() == "check: no kit.json in no-such-kit", nokit
+    assert nothing[0].strip() == "check: no public test's name holds 'nope'; check() runs them all", nothing
     plain, rich = every
     assert plain.startswith("backprop: 5 / 5 points on 5 public tests"), plain
     assert plain.count("  PASS ") == 5 and "FAIL" not in plain

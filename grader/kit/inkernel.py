@@ -111,9 +111,11 @@ def find_kit_folder(namespace: dict[str, Any], kit: str | os.PathLike | None = N
 
     if kit is not None or os.environ.get("DLGRADE_KIT"):
         folder = Path(kit if kit is not None else os.environ["DLGRADE_KIT"]).expanduser()
-        if find_kit(folder) is None:
+        if folder.name == "kit.json":
+            folder = folder.parent
+        if not folder.is_dir() or find_kit(folder) is None:
             raise CheckError(f"no kit.json in {folder}")
-        return find_kit(folder)
+        return folder
     starts = []
     for var in _NOTEBOOK_VARS:
         value = namespace.get(var)
@@ -173,16 +175,16 @@ def check(select: str = "", *, kit: str | os.PathLike | None = None) -> None:
     or saved. A courtesy: the judge grades the notebook you hand in, on its own copies.
     """
     ns, shell = _namespace()
+    if shell is None:  # e.g. the judge's worker running the handed-in notebook: nothing to do
+        print("check: runs in a Jupyter kernel only; nothing checked (in a terminal: grade check NB)")
+        return
     try:
         result: Any = run_checks(select, kit=kit, namespace=ns)
     except CheckError as e:
         result = _Line(f"check: {e}")
-    if shell is not None:
-        from IPython.display import display
+    from IPython.display import display
 
-        display(result)
-    else:
-        print(repr(result))
+    display(result)
 
 
 class _Line:
