@@ -230,3 +230,29 @@ def test_changed_or_incompatible_kits(kit_dir, tmp_path):
     _one_error(grade("check", future / "backprop.ipynb", cwd=tmp_path), "dlgrade>=99.0,<100.0")
     (future / "kit.json").write_text("{" * 100)
     _one_error(grade("check", future / "backprop.ipynb", cwd=tmp_path), "not valid JSON")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
+def test_the_kit_grades_with_the_courses_settings(spec, tmp_path):
+    """What a check reads from the assignment is the same from the kit as from the course: the
+    settings, the public test files and the public data files, byte for byte. With the same
+    pipeline, this is why every variant gets the kit's verdicts equal to the course's (the
+    sample above grades both ways; all the variant suites' notebooks would take many minutes)."""
+    from grader.kit.load import load_kit
+
+    kit = load_kit(write_kit(spec, tmp_path / spec.id))
+    from dataclasses import fields
+
+    judge_only = {"root", "course", "reference", "late", "lms", "public_files"}
+    for f in fields(spec):
+        if f.name not in judge_only:
+            assert getattr(kit, f.name) == getattr(spec, f.name), f.name
+    assert kit.reference is None and kit.reference_path is None
+    assert [p.read_bytes() for p in kit.public_files] == [p.read_bytes() for p in spec.public_files]
+
+    def tree(folder: Path) -> dict[str, bytes]:
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
+
+    assert tree(kit.public_tests) == tree(spec.public_tests)
+    assert not kit.hidden_tests.exists()
