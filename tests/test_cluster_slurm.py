@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from batch_class import small_class, write_folder
-from test_cluster import LIMITS, _export, _grade, _scores
+from cli_run import grade
+from test_cluster import LIMITS, _export, _scores
 
 HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.slow
@@ -70,11 +71,11 @@ log_directory = "{logs}"
 startup_seconds = 180
 """)
     local_db = f"sqlite:///{tmp_path / 'local.db'}"
-    r = _grade("batch", str(folder), "--assignment", "backprop", "--db", local_db, "--out", str(tmp_path / "lo"),
+    r = grade("batch", str(folder), "--assignment", "backprop", "--db", local_db, "--out", str(tmp_path / "lo"),
                "--json", "-j", "2", *LIMITS, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     db = f"sqlite:///{tmp_path / 'slurm.db'}"
-    r = _grade("batch", str(folder), "--assignment", "backprop", "--db", db, "--out", str(tmp_path / "sl"),
+    r = grade("batch", str(folder), "--assignment", "backprop", "--db", db, "--out", str(tmp_path / "sl"),
                "--json", "--cluster", "slurm", "--cluster-config", str(config), *LIMITS, cwd=tmp_path, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:] + " | " + " ".join(
         p.read_text(errors="replace")[-800:] for p in logs.glob("*.err"))
@@ -91,38 +92,51 @@ def test_sigterm_cancels_the_jobs_and_keeps_finished_results(slurm, tmp_path):
 
     students = small_class(6)
     folder = write_folder(tmp_path / "class", students)
-    config = tmp_path / "cluster.toml"
-    logs = tmp_path / "logs"
+    config = tmp_path / "cluster.toml"  # no log_directory: the job logs go to OUT/slurm-logs, not the cwd
     config.write_text(f'[cluster.slurm]\nqueue = "debug"\ncores = 1\nmemory = "3GB"\njobs = 1\n'
-                      f'python = "{sys.executable}"\ninterface = "lo"\nlog_directory = "{logs}"\n')
+                      f'python = "{sys.executable}"\ninterface = "lo"\n')
     db = f"sqlite:///{tmp_path / 'slurm.db'}"
     proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(folder), "--assignment", "backprop",
                              "--db", db, "--out", str(tmp_path / "out"), "--json", "--cluster", "slurm",
                              "--cluster-config", str(config), *LIMITS], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and not list((tmp_path / "out").glob("*/result.json")):
+    while time.monotonic() < deadline and not _recorded(tmp_path / "slurm.db"):  # a row, not only its files
         time.sleep(0.5)
-    assert list((tmp_path / "out").glob("*/result.json")), "no result within 600 s"
+    assert _recorded(tmp_path / "slurm.db"), "no result within 600 s"
     assert _squeue() != "", "the worker job runs while the batch does"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     graded = json.loads(out)["graded"]
-    assert 1 <= graded < len(students)
+    assert 1 <= graded < len(students), err[-2000:]
     for _ in range(60):
         if _squeue() == "":
             break
         time.sleep(0.5)
     assert _squeue() == "", "the Slurm jobs are cancelled"
     assert len(_export(db, tmp_path)) == graded
+    assert list((tmp_path / "out" / "slurm-logs").glob("dask-worker-*")), "the job logs are under OUT"
+    assert not list(tmp_path.glob("slurm-*.out")), "no slurm-N.out where the batch was started"
+
+
+def _recorded(path: Path) -> int:
+    """Gradings the batch has committed to its SQLite gradebook so far (0 before it exists)."""
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as con:
+            return con.execute("select count(*) from gradings").fetchone()[0]
+    except sqlite3.Error:
+        return 0
 
 
 def test_bad_config_is_one_line(tmp_path):
     write_folder(tmp_path / "class", small_class(1))
     config = tmp_path / "cluster.toml"
     config.write_text("[cluster.slurm]\nqueue = 3\n")
-    r = _grade("batch", str(tmp_path / "class"), "--assignment", "backprop", "--db",
+    r = grade("batch", str(tmp_path / "class"), "--assignment", "backprop", "--db",
                f"sqlite:///{tmp_path / 'x.db'}", "--cluster", "slurm", "--cluster-config", str(config), cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.startswith("error:") and "queue" in r.stderr and len(r.stderr.strip().splitlines()) == 1
