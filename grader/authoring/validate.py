@@ -10,7 +10,9 @@ nothing is imported, so `grade list` stays fast. `validate_assignment` then
 4. grades the starter with every test: every hidden test must score 0, unless it is marked
    `@pytest.mark.starter_passes` (a test that does not touch a stub);
 5. measures the hidden suite's wall time on the solution;
-6. checks the misconceptions against the variant catalogue (grader.authoring.proof): statically,
+6. checks that the public tests run from the student's kit (grader.kit.verify): no judge-only
+   fixture or import, and the solution graded from its kit gets the course's verdicts;
+7. checks the misconceptions against the variant catalogue (grader.authoring.proof): statically,
    and with `variants=True` (`grade validate --variants`) by grading every variant.
 
 Lint rules, for every test function (`test*` functions, and `test*` methods of `Test*`
@@ -415,6 +417,10 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process", varian
     tests, problems = lint_tests(assignment)
     report.violations += problems
     _check_starter_file(assignment, report)
+    from grader.kit import verify
+
+    kit_static = verify.static_problems(assignment)
+    report.violations += kit_static
 
     # The solution: full marks, every cell running, every test run.
     clock = _Clock()
@@ -449,6 +455,11 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process", varian
         for t in result.tests:
             for d in t.diagnoses:
                 report.violations.append(f"solution: test {t.name} diagnosed with misconception {d['name']}")
+        if not kit_static and assignment.starter.exists():  # the public tests, run from the kit
+            try:
+                report.violations += verify.kit_differences(assignment, assignment.solution, result, sandbox)
+            except Exception as e:  # KitError, BadInput: the kit cannot be made or read
+                report.violations.append(f"kit: cannot check the solution from its kit: {_one_line(e)}")
 
     # The starter: no hidden test may give points for the stubs.
     if assignment.starter.exists():
