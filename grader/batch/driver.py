@@ -129,7 +129,8 @@ class Batch:
         except RosterError as e:
             raise BatchInputError(str(e)) from None
         try:
-            self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out)
+            keep = tuple(n for n in (spec.model.weights, spec.model.predictions) if n) if spec.model else ()
+            self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out, keep=keep)
         except IntakeError as e:
             raise BatchInputError(str(e)) from None
         try:
@@ -235,7 +236,7 @@ class Batch:
                           "lateness": {"late": lateness.late, "seconds": lateness.seconds, "days": lateness.days,
                                        "penalty": lateness.penalty}}
                 jobs.append(Job(p.student, p.data, p.content_hash,
-                                {**base, "source_name": p.name, "adjust": adjust}))
+                                {**base, "source_name": p.name, "adjust": adjust, **self._model_files(p)}))
             by_key = {p.student: p for p in todo}
             if jobs:
                 timeout = cfg.job_timeout or (2 * spec.limits.notebook_seconds + 600)
@@ -254,6 +255,27 @@ class Batch:
             gb.finish_run(run_id, summary)
         gb.dispose()
         return summary
+
+    def _model_files(self, p: Picked) -> dict[str, Any]:
+        """{"files": {name: path | {"refused": why}}} for a submission's kept files ([model]), written
+        to OUT/<student>/files/ for the judge to read; {} when it has none."""
+        if not p.files:
+            return {}
+        from grader.outputs import ensure_dir, write_bytes
+
+        model, limits = self.spec.model, self.spec.limits
+        caps = {model.weights: limits.model_file_mb, model.predictions: -(-limits.predictions_kb // 1024)}
+        out: dict[str, Any] = {}
+        for f in p.files:
+            data = f.read(max(1, caps.get(f.name, 1)))  # type: ignore[operator]
+            if isinstance(data, str):
+                out[f.name] = {"refused": f"{f.name}: {data.removeprefix('refuse: ')}"}
+                continue
+            try:
+                out[f.name] = str(write_bytes(ensure_dir(self.out / p.student / "files"), f.name, data))
+            except OSError as e:
+                out[f.name] = {"refused": f"{f.name}: cannot be stored for grading: {e.strerror or e}"}
+        return {"files": out}
 
     def _write_files(self, student: str, res: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         """OUT/<student>/result.json and feedback.html, as grade submit writes them."""

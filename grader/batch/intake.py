@@ -10,7 +10,10 @@ Archives are never extracted to disk: entries are read into memory, each one che
 Refused per entry, one line each: `..` or absolute paths, links, special files, encrypted
 entries, nested archives, duplicate names, compression ratios past the limit, entries past the
 entry-count or total-size limit. Folder intakes refuse links and special files the same way.
-Only notebooks are read; other files are reported and skipped.
+Only notebooks are read, and the files named in `keep` (an assignment's `[model]` weights and
+predictions; Canvas's renamed copies such as `model-1.safetensors` match by their original
+name): those travel with their student's notebook, read only when graded, under their own size
+cap. Other files are reported and skipped.
 
 Calls only the standard library; callers: grader.batch.driver.
 """
@@ -64,6 +67,18 @@ class Found:
     late_flag: bool = False
     submitted_at: datetime | None = None
     person: str = ""  # the name the LMS put in the entry, if any
+    keep: str = ""  # for a kept file: its original name (one of read_intake's `keep`)
+    reader: object = None  # for a kept file: (cap_mb) -> bytes | str (a str says why it cannot be read)
+
+
+@dataclass(frozen=True)
+class KeptFile:
+    """A file that travels with a student's notebook (model weights, predictions), unread until graded."""
+
+    name: str  # the name the assignment expects (Canvas's -1 suffix removed)
+    source: str  # the entry or path as found in the intake
+    size: int
+    read: object  # (cap_mb) -> bytes | str: the bytes, or why they cannot be read (too large...)
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,7 @@ class Picked:
     late_flag: bool = False
     submitted_at: datetime | None = None
     person: str = ""
+    files: tuple[KeptFile, ...] = ()  # the kept files of this student's submission
 
 
 @dataclass
@@ -96,8 +112,10 @@ class IntakeError(Exception):
 
 
 def read_intake(path: Path, assignment: str, kind: str | None = None, limits: Limits = Limits(),
-                exclude: Path | None = None) -> Intake:
-    """Read the submissions at `path` (a folder or a zip); see the module docstring."""
+                exclude: Path | None = None, keep: tuple[str, ...] = ()) -> Intake:
+    """Read the submissions at `path` (a folder or a zip); see the module docstring.
+
+    `keep`: file names that travel with each student's notebook (Picked.files)."""
     path = Path(path)
     if not path.exists():
         raise IntakeError(f"{path}: no such file or folder")
@@ -113,7 +131,7 @@ def read_intake(path: Path, assignment: str, kind: str | None = None, limits: Li
     if kind not in KINDS:
         raise IntakeError(f"unknown intake {kind!r} (known: {', '.join(KINDS)})")
     intake = Intake(kind, refused=refused)
-    found = _layout(kind, entries, intake)
+    found = [_kept(f, keep) for f in _layout(kind, entries, intake)] if keep else _layout(kind, entries, intake)
     by_student: dict[str, list[Found]] = {}
     for f in found:
         by_student.setdefault(f.student, []).append(f)
@@ -199,17 +217,18 @@ def _zip_entries(path: Path, limits: Limits) -> tuple[list[_Entry], list[str]]:
 
 
 def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budget: list[int]):  # noqa: ANN202
-    def read() -> bytes | str:
-        cap = limits.max_entry_mb * 2**20
+    def read(cap_mb: int | None = None) -> bytes | str:
+        cap_mb = cap_mb or limits.max_entry_mb
+        cap = cap_mb * 2**20
         if info.file_size > cap:
-            return f"larger than {limits.max_entry_mb} MiB"
+            return f"larger than {cap_mb} MiB"
         out = bytearray()
         try:
             with zf.open(info) as f:  # the header's size may lie: count what really comes out
                 while chunk := f.read(1 << 20):
                     out += chunk
                     if len(out) > cap:
-                        return f"larger than {limits.max_entry_mb} MiB once uncompressed"
+                        return f"larger than {cap_mb} MiB once uncompressed"
                     if len(out) > budget[0]:
                         return f"past the archive's total limit of {limits.max_total_mb} MiB uncompressed"
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
@@ -261,14 +280,15 @@ def _folder_entries(root: Path, limits: Limits, exclude: Path | None) -> tuple[l
 
 
 def _file_reader(path: Path, limits: Limits):  # noqa: ANN202
-    def read() -> bytes | str:
-        cap = limits.max_entry_mb * 2**20
+    def read(cap_mb: int | None = None) -> bytes | str:
+        cap_mb = cap_mb or limits.max_entry_mb
+        cap = cap_mb * 2**20
         try:
             with open(path, "rb") as f:
                 data = f.read(cap + 1)
         except OSError as e:
             return f"cannot be read: {one_line(e.strerror or e)}"
-        return f"larger than {limits.max_entry_mb} MiB" if len(data) > cap else data
+        return f"larger than {cap_mb} MiB" if len(data) > cap else data
 
     return read
 
@@ -339,8 +359,26 @@ def _layout(kind: str, entries: list[_Entry], intake: Intake) -> list[Found]:
                                   "(letters, digits, space and _ . @ + - only)")
             continue
         out.append(Found(student, name, e.path, size=e.size, late_flag=late, submitted_at=when, person=person,
-                         data=e.read if name.lower().endswith(".ipynb") else None))  # type: ignore[arg-type]
+                         data=e.read if name.lower().endswith(".ipynb") else None,  # type: ignore[arg-type]
+                         reader=e.read))
     return out
+
+
+def kept_name(name: str, keep: tuple[str, ...]) -> str:
+    """The name in `keep` that file `name` stands for: itself, or an LMS's renamed copy of it
+    (Canvas: `model-1.safetensors` for a second `model.safetensors`); "" for none."""
+    base = PurePosixPath(name).name
+    for wanted in keep:
+        w = PurePosixPath(wanted)
+        if base == wanted or re.fullmatch(re.escape(w.stem) + r"-\d+" + re.escape(w.suffix), base):
+            return wanted
+    return ""
+
+
+def _kept(f: Found, keep: tuple[str, ...]) -> Found:
+    wanted = kept_name(f.name, keep) if f.data is None else ""
+    return Found(f.student, f.name, f.source, f.data, f.size, f.late_flag, f.submitted_at, f.person,
+                 keep=wanted, reader=f.reader if wanted else None)
 
 
 def _gradescope_meta(entries: list[_Entry]) -> dict[str, dict]:
@@ -387,6 +425,24 @@ def _timestamp(value: str) -> datetime | None:
 # --------------------------------------------------------------------------- choosing
 
 
+def _kept_files(files: list[Found]) -> tuple[KeptFile, ...]:
+    """One file per kept name: the exact name if it is there, else the copy with the highest suffix."""
+    chosen: dict[str, Found] = {}
+    for f in files:
+        if not f.keep:
+            continue
+        old = chosen.get(f.keep)
+        if old is None or (PurePosixPath(old.name).name != f.keep and _suffix(f.name) > _suffix(old.name)) \
+                or PurePosixPath(f.name).name == f.keep:
+            chosen[f.keep] = f
+    return tuple(KeptFile(k, f.source, f.size, f.reader) for k, f in sorted(chosen.items()))
+
+
+def _suffix(name: str) -> int:
+    m = re.search(r"-(\d+)\.[^.]*$", PurePosixPath(name).name)
+    return int(m.group(1)) if m else 0
+
+
 def _base(name: str) -> str:
     """A file name without a Canvas/LMS duplicate suffix (-1, -2) and extension, lower-cased."""
     stem = PurePosixPath(name).stem.lower()
@@ -396,11 +452,11 @@ def _base(name: str) -> str:
 def _pick(student: str, files: list[Found], assignment: str, intake: Intake) -> Picked | None:
     notebooks = [f for f in files if f.data is not None]
     for f in files:
-        if f.data is None:
+        if f.data is None and not f.keep:
             intake.skipped.append(f"{one_line(f.source)}: skipped: not a notebook (student {one_line(student)})")
     first = files[0]
     common = dict(late_flag=any(f.late_flag for f in files), submitted_at=first.submitted_at,
-                  person=first.person)
+                  person=first.person, files=_kept_files(files))
     if not notebooks:
         listed = ", ".join(one_line(f.name, 60) for f in files[:5])
         marker = hashlib.sha256(("no-notebook\0" + "\0".join(sorted(f.source for f in files))).encode()).hexdigest()

@@ -25,7 +25,7 @@ from grader.course.assignment import Assignment, ModelSettings
 from grader.judge.remote import SubmissionError, WorkerLost, load_model, predict
 from grader.judge.results import TestResult
 from grader.judge.untrusted_predictions import BadPredictions, read_predictions
-from grader.judge.untrusted_safetensors import BadModelFile, read_safetensors
+from grader.judge.untrusted_safetensors import HOW_TO_SAVE, PICKLE_SUFFIXES, BadModelFile, read_safetensors
 
 SUITE = "model"
 PUBLIC_TEST = "model_public_score"
@@ -103,11 +103,13 @@ def cutoff_fraction(value: float, cutoffs: tuple[tuple[float, float], ...], high
 # --------------------------------------------------------------------------- scoring
 
 
-def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Path], secret: str,
+def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Path | str], secret: str,
                 mode: str = "submit", gpu: bool = False) -> tuple[list[TestResult], dict[str, Any]]:
     """The model part's TestResults and the result's `extra["model"]` ([] and {} without [model]).
 
-    "check" validates the files and loads the weights, scoring nothing on held-out data.
+    `files`: the files handed in with the notebook, name -> path, or -> a str that says why the
+    intake could not keep it. "check" validates the files and loads the weights, scoring nothing
+    on held-out data.
     """
     settings = assignment.model
     if settings is None:
@@ -116,7 +118,16 @@ def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Pat
     weights = files.get(settings.weights) if settings.weights else None
     predictions = files.get(settings.predictions) if settings.predictions else None
     wanted = " and/or ".join(n for n in (settings.weights, settings.predictions) if n)
+    if isinstance(weights, str):  # the intake could not keep it (too large, unreadable)
+        return _failed(settings, weights, "error")
+    if isinstance(predictions, str):
+        if weights is None:
+            return _failed(settings, predictions, "error")
+        predictions = None
     if weights is None and predictions is None:
+        pickles = [n for n in files if n.lower().endswith(PICKLE_SUFFIXES)]
+        if pickles and settings.weights:
+            return _failed(settings, f"{pickles[0]} is pickle-based and is never loaded; {HOW_TO_SAVE}", "error")
         return _failed(settings, f"no model files: hand in {wanted} next to the notebook "
                                  "(grade submit FOLDER with the notebook and the files)", "missing")
     extra: dict[str, Any] = {"metric": settings.metric, "higher_is_better": settings.higher_is_better}
