@@ -391,10 +391,11 @@ _register_lms(main)
 
 
 def _add_report_commands() -> None:
-    from grader.report.cli import report, similarity  # click only; the work imports lazily
+    from grader.report.cli import leaderboard, report, similarity  # click only; the work imports lazily
 
     main.add_command(report)
     main.add_command(similarity)
+    main.add_command(leaderboard)
 
 
 _add_report_commands()

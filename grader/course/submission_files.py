@@ -60,3 +60,22 @@ def submission_parts(path: Path) -> tuple[Path, dict[str, Path]]:
         raise BadNotebook(f"{path}: the folder holds {len(files)} other files; at most {MAX_FILES} travel "
                           "with the notebook")
     return notebooks[0], files
+
+
+def files_beside(notebook: Path) -> dict[str, Path]:
+    """The regular, visible, top-level files next to `notebook` (not notebooks), by name: what
+    travels with a notebook picked from an LMS's submission folder. At most MAX_FILES."""
+    files: dict[str, Path] = {}
+    try:
+        entries = sorted(Path(notebook).parent.iterdir())
+    except OSError:
+        return files
+    for entry in entries:
+        if entry.name.startswith(".") or entry.suffix.lower() == ".ipynb":
+            continue
+        try:
+            if stat.S_ISREG(entry.lstat().st_mode) and len(files) < MAX_FILES:
+                files[entry.name] = entry
+        except OSError:
+            continue
+    return files

@@ -14,6 +14,7 @@ labels stay here), grader.course.datasets. Called by grader.judge.pipeline after
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -179,6 +180,18 @@ def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Pat
                 f"private part ({len(data.private)} held-out rows): {name} {scores['private']:.4f}, "
                 f"{fraction:.0%} of the points ({_cutoffs_text(settings)})", visibility="after_due_date"),
     ], extra
+
+
+def chosen_pseudonym(nb: Mapping[str, Any]) -> str:
+    """The leaderboard name the student chose (`metadata.dlgrade.pseudonym`), if it is 3-24
+    letters, digits, spaces, _ . or - ; "" otherwise (a generated one is used then)."""
+    try:
+        value = nb.get("metadata", {}).get("dlgrade", {}).get("pseudonym")
+    except AttributeError:
+        return ""
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 _.-]{2,23}", value.strip()):
+        return value.strip()
+    return ""
 
 
 class _Refused(Exception):

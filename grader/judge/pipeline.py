@@ -233,10 +233,11 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
             session.start_tests()
             tests = run_tests(plugin, list(suites))
             if assignment.model is not None:
-                from grader.judge.model_scoring import score_model
+                from grader.judge.model_scoring import chosen_pseudonym, score_model
 
                 model_tests, model_extra = score_model(assignment, submission, files or {}, course_secret(),
                                                        mode, gpu=job_gpus is not None)
+                model_extra["pseudonym"] = chosen_pseudonym(nb)
                 for t in model_tests:
                     if on_test is not None:
                         on_test(t)

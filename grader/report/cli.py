@@ -1,4 +1,4 @@
-"""`grade report` and `grade similarity`: the instructor's pages, read from the gradebook."""
+"""`grade report`, `grade similarity` and `grade leaderboard`: pages read from the gradebook."""
 
 from __future__ import annotations
 
@@ -67,6 +67,37 @@ def report(assignment: str, db: str | None, out: Path | None, fmt: str, course: 
     click.echo(f"{assignment}: {data.status_counts.get('graded', 0)} graded of {data.students}"
                + (f"; lowest pass rate {worst.name} ({100 * worst.pass_rate:.0f} %)" if worst else ""))
     click.echo(f"Report: {path}")
+
+
+@click.command()
+@click.argument("assignment")
+@click.option("--db", default=None, help="Gradebook URL (default: $DLGRADE_DB, else sqlite:///gradebook.db).")
+@click.option("--phase", type=click.Choice(["public", "private"]), default=None,
+              help="Which part of the test set ranks (default: public before the due date, private after).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the static page to post (pseudonyms and scores only), e.g. leaderboard.html.")
+@_course_option
+def leaderboard(assignment: str, db: str | None, phase: str | None, out: Path | None, course: Path | None) -> None:
+    """Rank ASSIGNMENT's models under pseudonyms (assignments with [model]; docs/models.md)."""
+    from grader.course.assignment import AssignmentError, load_assignment
+    from grader.judge.pipeline import course_secret
+    from grader.report.leaderboard import build_leaderboard, render_html, text_lines
+
+    try:
+        spec = load_assignment(assignment, course)
+    except AssignmentError as e:
+        _fail(str(e))
+    gb = _open_gradebook(db)
+    try:
+        board = build_leaderboard(gb, spec, course_secret(), phase)
+    except LookupError as e:
+        _fail(str(e))
+    finally:
+        gb.dispose()
+    for line in text_lines(board):
+        click.echo(line)
+    if out is not None:
+        click.echo(f"Page: {_write(out, render_html(board))}")
 
 
 @click.command()
