@@ -146,6 +146,17 @@ def test_leaderboard_public_then_private_under_pseudonyms(model_course, graded_c
     assert r.returncode == 0 and "private leaderboard" in r.stdout, r.stdout
     top = max(results[s.uid]["extra"]["model"]["private"] for s in students if s.kind != "hostile")
     assert r.stdout.splitlines()[1].split()[-1] == f"{top:.4f}"
+    # The class report carries the same board, the instructor's view (student ids too).
+    r = grade(course, "report", ID, "--db", db, "--format", "json", "-o", str(tmp_path / "report.json"))
+    assert r.returncode == 0, r.stderr
+    board = json.loads((tmp_path / "report.json").read_text())["leaderboard"]
+    assert board["phase"] == "private" and len(board["entries"]) == 11 and board["unscored"] == 10
+    first = board["entries"][0]
+    assert first["score"] == pytest.approx(top, abs=1e-6) and results[first["student"]]["extra"]["model"]["private"] == top
+    r = grade(course, "report", ID, "--db", db, "-o", str(tmp_path / "report.html"))
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert 'id="leaderboard"' in page and "Team 1" in page and f"{top:.4f}" in page
 
 
 def test_grade_submit_and_check_take_a_folder(model_course, tmp_path):  # noqa: ANN001

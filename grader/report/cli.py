@@ -56,6 +56,7 @@ def report(assignment: str, db: str | None, out: Path | None, fmt: str, course: 
     gb = _open_gradebook(db)
     try:
         data = build_report(gb, assignment)
+        data = _with_leaderboard(data, gb, course)
     except LookupError as e:
         _fail(str(e))
     finally:
@@ -67,6 +68,24 @@ def report(assignment: str, db: str | None, out: Path | None, fmt: str, course: 
     click.echo(f"{assignment}: {data.status_counts.get('graded', 0)} graded of {data.students}"
                + (f"; lowest pass rate {worst.name} ({100 * worst.pass_rate:.0f} %)" if worst else ""))
     click.echo(f"Report: {path}")
+
+
+def _with_leaderboard(data, gb, course: Path | None):  # noqa: ANN001, ANN202
+    """The class report with the leaderboard of an assignment with [model] (as the course defines it now)."""
+    import dataclasses
+
+    from grader.course.assignment import AssignmentError, load_assignment
+
+    try:
+        spec = load_assignment(data.assignment, course)
+    except AssignmentError:  # the gradebook outlives the course folder: no leaderboard then
+        return data
+    if spec.model is None:
+        return data
+    from grader.judge.pipeline import course_secret
+    from grader.report.leaderboard import build_leaderboard, to_json
+
+    return dataclasses.replace(data, leaderboard=to_json(build_leaderboard(gb, spec, course_secret())))
 
 
 @click.command()
