@@ -16,11 +16,10 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+import cli_run
 import numpy as np
 import pytest
 from model_class import (
@@ -42,14 +41,9 @@ from grader.judge.untrusted_predictions import BadPredictions, parse_predictions
 pytestmark = pytest.mark.slow
 
 
-def _env(course: Path) -> dict[str, str]:
-    return {**os.environ, "GRADER_SECRET": SECRET, "DLGRADE_COURSE": str(course),
-            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
-
-
 def grade(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=_env(course))
+    """`grade ARGS` in the model course, with the class's course secret."""
+    return cli_run.grade(*args, timeout=timeout, env={"GRADER_SECRET": SECRET, "DLGRADE_COURSE": str(course)})
 
 
 @pytest.fixture(scope="session")
@@ -157,6 +151,29 @@ def test_leaderboard_public_then_private_under_pseudonyms(model_course, graded_c
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "report.html").read_text()
     assert 'id="leaderboard"' in page and "Team 1" in page and f"{top:.4f}" in page
+
+
+def test_new_model_files_beside_an_unchanged_notebook_are_regraded(model_course, graded_class, tmp_path):  # noqa: ANN001
+    """The gradebook keys a submission by its notebook: a rerun of the batch with new predictions
+    (the same notebook) regrades that student only, and the others stay unchanged."""
+    import shutil
+
+    work, course, students = model_course
+    _, _, _, db = graded_class
+    copy = tmp_path / "class.db"
+    shutil.copy(db.removeprefix("sqlite:///"), copy)
+    s = next(s for s in students if s.uid == "3101")
+    labels = heldout(load_assignment(ID, course).model, SECRET, True).y  # now every label right
+    changed = dataclasses.replace(s, files={"predictions.csv": b"id,label\n" + "".join(
+        f"{i},{v}\n" for i, v in enumerate(labels)).encode()})
+    zpath = write_canvas_zip(tmp_path / "again.zip", [changed if x is s else x for x in students])
+    r = grade(course, "batch", str(zpath), "--assignment", ID, "--db", f"sqlite:///{copy}", "--out",
+              str(tmp_path / "out"), "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads(r.stdout)
+    assert summary["graded"] == 1 and summary["skipped"] == len(students) - 1, summary
+    result = json.loads((tmp_path / "out" / "3101" / "result.json").read_text())
+    assert result["extra"]["model"]["private"] == 1.0 and result["extra"]["model"]["points"] == 10.0
 
 
 def test_grade_submit_and_check_take_a_folder(model_course, tmp_path):  # noqa: ANN001
@@ -313,3 +330,52 @@ def test_model_settings_are_checked(model_course, tmp_path):  # noqa: ANN001
                 load_assignment(ID, course)
     finally:
         toml.write_text(original)
+
+
+def test_intake_keeps_model_files_with_their_student_in_every_layout(tmp_path):
+    """Moodle, Gradescope and student folders keep the [model] files with their notebook; Canvas's
+    renamed copy matches by its original name and the exact name wins; other files are skipped."""
+    import zipfile
+
+    from grader.batch.intake import read_intake
+
+    keep = ("model.safetensors", "predictions.csv")
+    nb = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+    def zipped(name: str, entries: dict[str, bytes]) -> Path:
+        with zipfile.ZipFile(tmp_path / name, "w") as zf:
+            for entry, data in entries.items():
+                zf.writestr(entry, data)
+        return tmp_path / name
+
+    moodle = read_intake(zipped("moodle.zip", {
+        "Jane Doe_12345_assignsubmission_file/mdl.ipynb": nb,
+        "Jane Doe_12345_assignsubmission_file/model.safetensors": b"W1",
+        "Jane Doe_12345_assignsubmission_file/notes.txt": b"x",
+        "Bob Roe_12346_assignsubmission_file/mdl.ipynb": nb,
+        "Bob Roe_12346_assignsubmission_file/predictions.csv": b"P2"}), ID, keep=keep)
+    assert moodle.kind == "moodle"
+    assert [(f.name, f.read()) for f in moodle.picked["12345"].files] == [("model.safetensors", b"W1")]
+    assert [(f.name, f.read()) for f in moodle.picked["12346"].files] == [("predictions.csv", b"P2")]
+    assert any("notes.txt" in line for line in moodle.skipped)
+    gradescope = read_intake(zipped("gs.zip", {
+        "export/submission_metadata.yml": b":submission_7:\n  :submitters:\n  - :name: Jo\n    :sid: '77'\n",
+        "export/submission_7/mdl.ipynb": nb, "export/submission_7/model.safetensors": b"W7"}), ID, keep=keep)
+    assert gradescope.kind == "gradescope"
+    assert [(f.name, f.read()) for f in gradescope.picked["77"].files] == [("model.safetensors", b"W7")]
+    canvas = read_intake(zipped("canvas.zip", {
+        "doejane_4242_901_mdl.ipynb": nb, "doejane_4242_902_model-1.safetensors": b"old",
+        "doejane_4242_903_model-2.safetensors": b"new", "roebob_4343_904_mdl.ipynb": nb,
+        "roebob_4343_905_model-3.safetensors": b"renamed", "roebob_4343_906_model.safetensors": b"exact"}),
+        ID, keep=keep)
+    assert [f.read() for f in canvas.picked["4242"].files] == [b"new"]
+    assert [f.read() for f in canvas.picked["4343"].files] == [b"exact"]
+    folders = tmp_path / "class"
+    (folders / "ann").mkdir(parents=True)
+    (folders / "ann" / "mdl.ipynb").write_bytes(nb)
+    (folders / "ann" / "model.safetensors").write_bytes(b"A" * 3000)
+    got = read_intake(folders, ID, keep=keep)
+    kept = got.picked["ann"].files[0]
+    assert kept.name == "model.safetensors" and kept.read(1) == b"A" * 3000
+    (folders / "ann" / "model.safetensors").write_bytes(b"A" * (2 << 20))
+    assert read_intake(folders, ID, keep=keep).picked["ann"].files[0].read(1) == "larger than 1 MiB"
