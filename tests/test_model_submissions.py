@@ -379,3 +379,26 @@ def test_intake_keeps_model_files_with_their_student_in_every_layout(tmp_path):
     assert kept.name == "model.safetensors" and kept.read(1) == b"A" * 3000
     (folders / "ann" / "model.safetensors").write_bytes(b"A" * (2 << 20))
     assert read_intake(folders, ID, keep=keep).picked["ann"].files[0].read(1) == "larger than 1 MiB"
+
+
+def test_gradescope_results_carry_the_public_score_in_leaderboard(model_course, graded_class):  # noqa: ANN001
+    """Gradescope's results.json gets the public part's score (never the private one) as its
+    `leaderboard` field, valid under the schema written from Gradescope's spec."""
+    import lms_containers
+
+    from grader.judge.results import GradingResult, TestResult
+    from grader.lms.gradescope import results_json
+
+    _, _, students = model_course
+    _, _, results, _ = graded_class
+    uid = next(s.uid for s in students if s.kind == "weights")
+    r = results[uid]
+    result = GradingResult(r["assignment"], r["notebook"], "submit", r["score"], r["max_score"],
+                           tuple(TestResult(**{k: t[k] for k in ("name", "suite", "score", "max_score", "status",
+                                                                 "message", "visibility")}) for t in r["tests"]),
+                           extra=r["extra"])
+    data = results_json(result)
+    lms_containers.validate(data, "gradescope-results.schema.json")
+    assert data["leaderboard"] == [{"name": "accuracy", "value": r["extra"]["model"]["public"], "order": "desc"}]
+    hostile = results[next(s.uid for s in students if s.kind == "hostile")]
+    assert "leaderboard" not in results_json(dataclasses.replace(result, extra=hostile["extra"]))
