@@ -154,7 +154,8 @@ class Batch:
             if wanted and sid not in wanted:
                 continue
             if self.cfg.force or sid in wanted or current.get(sid, ("", ""))[0] != p.content_hash \
-                    or ((p.files or self._graded_digest(sid)) and self._files_digest(p) != self._graded_digest(sid)):
+                    or (self.spec.model is not None and (p.files or self._graded_digest(sid))
+                        and self._files_digest(p) != self._graded_digest(sid)):
                 todo.append(p)
             else:
                 unchanged += 1
