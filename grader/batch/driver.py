@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from grader import __version__
 from grader.batch.intake import Intake, Picked
 from grader.batch.pool import Job
 from grader.textsafe import one_line, storable
+from grader.version import __version__
 
 MAX_SKIP_LINES = 50  # skipped extra files listed one per line; the rest are counted
 
