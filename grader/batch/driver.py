@@ -121,6 +121,14 @@ class Batch:
                 gpu_plan(spec, cfg.gpus, cfg.sandbox)  # a GPU assignment without GPUs stops here, once
         except BadInput as e:
             raise BatchInputError(str(e)) from None
+        from grader.course.notebook import BadNotebook
+        from grader.manual.answers import course_questions
+        from grader.manual.questions import QuestionError
+
+        try:
+            self.questions = course_questions(spec.solution) if spec.solution.is_file() else []
+        except (BadNotebook, QuestionError) as e:
+            raise BatchInputError(f"{spec.solution}: {e}") from None
         self.spec = spec
         self.jobs = cfg.jobs or default_jobs(spec, cfg.gpus)
         self.out = Path(os.path.abspath(cfg.out or default_out(cfg.submissions)))
@@ -173,10 +181,14 @@ class Batch:
             max_score = float(summarize(spec).points)
         except Exception:
             max_score = 0.0
-        previous = gb.assignment(spec.id)
-        if previous and previous[1]:
-            max_score = previous[1]
+        previous = gb.autograde_max(spec.id)
+        if previous:
+            max_score = previous
         gb.ensure_assignment(spec.id, spec.title, max_score, spec.late)
+        from grader.gradebook.manual import Manual
+        from grader.manual.answers import answers_from_bytes
+
+        Manual(gb.sessions).sync_questions(spec.id, self.questions)
         gb.ensure_students(self.roster, roster=True)
         gb.ensure_students([{"id": p.student, "name": p.person} for p in self.intake.picked.values()])
         counts = {"graded": 0, "invalid": 0, "error": 0}
@@ -215,7 +227,8 @@ class Batch:
                     NewGrading(res["status"], float(res.get("score") or 0), float(res.get("max_score") or 0),
                                res.get("reason", ""), res.get("traceback", ""),
                                json.dumps(res["result"]) if res.get("result") else "", float(res.get("duration", 0)),
-                               __version__, cfg.sandbox, tests, files), run_id)
+                               __version__, cfg.sandbox, tests, files,
+                               tuple(answers_from_bytes(p.data, self.questions))), run_id)
                 counts[res["status"]] += 1
                 durations.append((float(res.get("duration", 0)), p.student))
                 if res["status"] == "error":

@@ -12,8 +12,10 @@
 Lateness is counted from the due date (or the student's extension): a submission at the due
 time or inside the grace is on time; past the grace, each started day counts (1 s past one day
 is two days). An LMS late flag without a submission time counts as one day late, unless the
-student has an extension. The final score is the autograde with the per-test overrides, or the
-total override when there is one, minus the late penalty, never below 0.
+student has an extension. The final score is the autograde with the per-test overrides, plus the
+manual grades of the written and figure questions (grader.gradebook.manual), or the total
+override when there is one, minus the late penalty (a fraction of the whole assignment's
+points), never below 0.
 """
 
 from __future__ import annotations
@@ -138,10 +140,11 @@ def assess(policy: LatePolicy, submitted_at: dt.datetime | None, late_flag: bool
 
 
 def final_score(score: float, tests: Mapping[str, float], overrides: Iterable[tuple[str, float]],
-                max_score: float, lateness: Lateness = ON_TIME) -> float:
-    """The score after overrides (per test, then total) and the late penalty; never below 0.
+                max_score: float, lateness: Lateness = ON_TIME, manual: float = 0.0) -> float:
+    """The score after overrides (per test, then total), manual grades and the late penalty; >= 0.
 
-    `tests`: autograde score per test name; `overrides`: (test name or "" for the total, score).
+    `tests`: autograde score per test name; `overrides`: (test name or "" for the total, score);
+    `manual`: the sum of the manual questions' grades (a total override replaces it too).
     """
     per_test = dict(tests)
     total_override = None
@@ -152,7 +155,8 @@ def final_score(score: float, tests: Mapping[str, float], overrides: Iterable[tu
             changed = True
         else:
             total_override = value
-    total = total_override if total_override is not None else (sum(per_test.values()) if changed else score)
+    total = total_override if total_override is not None else \
+        (sum(per_test.values()) if changed else score) + manual
     return round(max(0.0, total - lateness.penalty * max_score), 6)
 
 
