@@ -373,6 +373,12 @@ from grader.lms.commands import register as _register_lms  # noqa: E402
 _register_lms(main)
 
 
+# grade serve, graders (grader/serve/commands.py imports only click).
+from grader.serve.commands import register as _register_serve  # noqa: E402
+
+_register_serve(main)
+
+
 def _add_report_commands() -> None:
     from grader.report.cli import report, similarity  # click only; the work imports lazily
 
