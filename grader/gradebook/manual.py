@@ -32,7 +32,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.gradebook import models as m
+from grader.manual.answers import MAX_ANSWER_CHARS
 from grader.manual.questions import Question, question_score
+from grader.textsafe import clean_text
 
 ROLES = ("instructor", "ta")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -449,7 +451,8 @@ def store_answers(s: Session, submission_id: int, assignment: str, answers: Iter
         if row is None:
             row = m.AnswerRow(submission_id=submission_id, question_id=qid)
             s.add(row)
-        row.text, row.png, row.note = a.text, a.png, a.note
+        # Sanitised again here, so that the table holds no control or bidi characters whoever wrote it.
+        row.text, row.png, row.note = clean_text(a.text, MAX_ANSWER_CHARS), a.png, clean_text(a.note, 500)
 
 
 def _grade_info(s: Session, qid: int, student: str, answer_id: int | None) -> GradeInfo | None:
