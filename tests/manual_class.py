@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 from grader.gradebook.api import Gradebook, NewGrading, NewSubmission, TestOutcome
 from grader.gradebook.manual import Manual
 from grader.gradebook.scoring import LatePolicy
+from grader.judge.results import GradingResult, TestResult
 from grader.manual.answers import Answer
 from grader.manual.questions import questions_of
 
@@ -46,7 +48,9 @@ def png(colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     return buf.getvalue()
 
 
-def build_class(url: str, n: int = 20, graders: bool = True) -> Gradebook:
+def build_class(url: str, n: int = 20, graders: bool = True, feedback_dir: Path | None = None) -> Gradebook:
+    """`feedback_dir`: also store a real notebook, a full result.json and a feedback page per
+    student there, so that the feedback page can be rendered again from the gradebook."""
     gb = Gradebook.open(url)
     manual = Manual(gb.sessions)
     gb.ensure_assignment(ASSIGNMENT, "Essay", 10.0, LatePolicy())
@@ -59,9 +63,17 @@ def build_class(url: str, n: int = 20, graders: bool = True) -> Gradebook:
         test = TestOutcome("test_a", "hidden", 5.0, 10.0, "partial", f"sweep of {sid}: lr 0.1 best", "visible")
         result = {"tests": [{"name": test.name, "status": test.status, "score": test.score,
                              "max_score": test.max_score, "message": test.message}]}
+        content, files = b"{}", ()
+        if feedback_dir is not None:
+            result = GradingResult(ASSIGNMENT, f"{sid}.ipynb", "submit", 5.0, 10.0, (TestResult(
+                test.name, test.suite, test.score, test.max_score, test.status, test.message),)).to_json()
+            content = json.dumps(SOLUTION).encode()
+            page = feedback_dir / f"{sid}.html"
+            page.write_text(f"<html><body>autograde page of {sid}</body></html>")
+            files = (("feedback", str(page)),)
         gb.record_grading(
-            NewSubmission(sid, ASSIGNMENT, f"{sid}.ipynb", f"hash{i:04d}", b"{}"),
-            NewGrading("graded", 5.0, 10.0, result_json=json.dumps(result), tests=(test,),
+            NewSubmission(sid, ASSIGNMENT, f"{sid}.ipynb", f"hash{i:04d}", content),
+            NewGrading("graded", 5.0, 10.0, result_json=json.dumps(result), tests=(test,), files=files,
                        answers=(Answer("why", text=text), Answer("plot", png=figure))))
     if graders:
         manual.add_grader("prof", "instructor", PASSWORD)

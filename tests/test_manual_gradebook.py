@@ -166,3 +166,57 @@ def test_figures_are_reencoded_and_hostile_images_refused_before_decoding():
     blank = answers_from_bytes(_nb_with(good, "_YOUR ANSWER HERE_"), questions)[0]
     assert blank.text == "" and blank.note == "no answer"
     assert HOSTILE  # the browser test renders it
+
+
+def test_one_final_score_in_status_exports_lms_and_feedback(tmp_path):  # noqa: ANN001
+    """SQLite only: the commands and renderers read the gradebook API the tests above cover on both."""
+    import dataclasses
+    import zipfile
+
+    from click.testing import CliRunner
+
+    from grader.batch.refresh import feedback_page
+    from grader.cli import main
+    from grader.lms import canvas, feedback_zip, moodle
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    gb = build_class(url, n=3, graders=False, feedback_dir=pages)
+    mb = Manual(gb.sessions)
+    mb.save(ASSIGNMENT, "why", "s01", {"core", "wrong"}, "see <b>me</b>", "ta1", 0)
+    mb.save(ASSIGNMENT, "plot", "s01", {"ok"}, "", "ta1", 0)
+    mb.save(ASSIGNMENT, "why", "s02", {"detail"}, "", "ta1", 0)
+
+    status = CliRunner().invoke(main, ["status", ASSIGNMENT, "--db", url])
+    assert status.exit_code == 0, status.output
+    assert "manual grading: why 2/3, plot 1/3; 2 incomplete (grade serve)" in status.output
+    as_json = json.loads(CliRunner().invoke(main, ["status", ASSIGNMENT, "--db", url, "--json"]).output)
+    assert as_json["incomplete"] == ["s02", "s03"] and as_json["manual"] == {"why": 2, "plot": 1}
+    exported = CliRunner().invoke(main, ["export", ASSIGNMENT, "--db", url, "--format", "csv",
+                                         "-o", str(tmp_path / "g.csv")])
+    assert exported.exit_code == 0, exported.output
+    assert "warning: 2 student(s) have written or figure answers not graded yet" in exported.stderr
+    assert "s02, s03" in exported.stderr
+
+    rows = {r.student: r for r in gb.students(ASSIGNMENT)}
+    assert rows["s01"].final_score == 6.0 and rows["s01"].max_score == 13.0  # 5 + (1 - 1) + 1
+    assert canvas.plan(rows.values(), {}, 13.0) == []  # no Canvas identity in this class
+    (push,) = canvas.plan([dataclasses.replace(rows["s02"], sis_user_id="S2")], {}, 13.0)
+    assert "Written and figure questions: 1." in push.comment and "not graded yet" in push.comment
+    assert "Written and figure questions: 1." in moodle.comment_for(rows["s02"], 13.0)
+    assert "not graded yet" not in moodle.comment_for(rows["s01"], 13.0)
+
+    _, html = feedback_page(gb, ASSIGNMENT, "s01")
+    assert "Written and figure questions" in html and "Why it works: 0 / 2" in html
+    assert "Good core idea." in html and "This claim is wrong." in html
+    assert "see &lt;b&gt;me&lt;/b&gt;" in html and "<b>me</b>" not in html
+    assert "final score: 6 / 13 (autograde 5, written and figure questions 1)" in html
+    _, html = feedback_page(gb, ASSIGNMENT, "s03")
+    assert "Why it works: not graded yet" in html
+
+    path, count, notes = feedback_zip.build(gb, ASSIGNMENT, tmp_path / "plain.zip", "plain")
+    with zipfile.ZipFile(path) as zf:
+        page = zf.read("s01/feedback.html").decode()
+    assert count == 3 and notes == [] and "This claim is wrong." in page
+    gb.dispose()

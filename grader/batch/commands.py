@@ -244,8 +244,12 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
     missing = [r.student for r in rows if r.status == "missing"]
     overridden = [(r.student, [(o.test or "total", o.score) for o in r.overrides]) for r in rows if r.overrides]
     when, changes = gb.changes_since_export(assignment, rows)
+    incomplete = [r.student for r in rows if r.incomplete]
+    questions = list(rows[0].manual) if rows else []
     if as_json:
         click.echo(json.dumps({"assignment": assignment, "counts": counts, "missing": missing,
+                               "incomplete": incomplete,
+                               "manual": {q: sum(r.manual.get(q) is not None for r in rows) for q in questions},
                                "overrides": {s: dict(o) for s, o in overridden},
                                "last_export": when.isoformat() if when else None,
                                "changed_since_export": [c[0] for c in changes]}, indent=2))
@@ -255,6 +259,11 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
         click.echo("missing: " + ", ".join(one_line(s, 60) for s in missing))
     for student, items in overridden:
         click.echo(f"override: {one_line(student, 60)}: " + ", ".join(f"{t} = {v:g}" for t, v in items))
+    if questions:
+        submitted = sum(r.submission_id is not None for r in rows)
+        click.echo("manual grading: " + ", ".join(
+            f"{q} {sum(r.manual.get(q) is not None for r in rows)}/{submitted}" for q in questions)
+            + (f"; {len(incomplete)} incomplete (grade serve)" if incomplete else "; complete"))
     if when is None:
         click.echo("never exported")
     elif not changes:
@@ -283,10 +292,18 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
 @_course_option
 def export(assignment: str, fmt: str, db: str | None, output: Path | None, roster: Path | None,
            canvas_id: int | None, missing: str, worksheet: Path | None, course: Path | None) -> None:
-    """Export ASSIGNMENT's grades: autograde, overrides, late penalties, final scores, per-test scores."""
+    """Export ASSIGNMENT's grades: autograde, manual grades, overrides, late penalties, final scores."""
     from grader.batch.export import export_csv, export_json
 
     gb = _open(db)
+    waiting = [r.student for r in gb.students(assignment) if r.incomplete]
+    if waiting:
+        from grader.textsafe import one_line
+
+        click.echo(f"warning: {len(waiting)} student(s) have written or figure answers not graded yet "
+                   f"(incomplete; their final score counts those as 0): "
+                   f"{', '.join(one_line(s, 40) for s in waiting[:10])}{' ...' if len(waiting) > 10 else ''}; "
+                   "grade them with grade serve", err=True)
     if fmt in ("canvas", "moodle"):
         from grader.lms import LmsError
         from grader.lms.export import export as lms_export

@@ -161,8 +161,11 @@ def final_score(score: float, tests: Mapping[str, float], overrides: Iterable[tu
 
 
 def adjustment_lines(score: float, tests: Mapping[str, float], overrides: Iterable[tuple[str, float, str]],
-                     max_score: float, lateness: Lateness = ON_TIME) -> list[str]:
-    """What the feedback page says about overrides and lateness; [] when there is neither."""
+                     max_score: float, lateness: Lateness = ON_TIME, manual: float | None = None) -> list[str]:
+    """What the feedback page says about overrides, manual grades and lateness; [] when none.
+
+    `manual`: the manual questions' total (None: the assignment has none); `max_score` is then
+    the whole assignment's."""
     overrides = list(overrides)
     lines = []
     for name, value, comment in overrides:
@@ -170,7 +173,8 @@ def adjustment_lines(score: float, tests: Mapping[str, float], overrides: Iterab
         lines.append(f"{what} set to {value:g} by the instructor" + (f": {comment}" if comment else ""))
     if lateness.late:
         lines.append(lateness.describe(max_score))
-    if lines:
-        final = final_score(score, tests, [(n, v) for n, v, _ in overrides], max_score, lateness)
-        lines.append(f"final score: {final:g} / {max_score:g} (autograde {score:g})")
+    if lines or manual is not None:
+        final = final_score(score, tests, [(n, v) for n, v, _ in overrides], max_score, lateness, manual or 0.0)
+        extra = f", written and figure questions {manual:g}" if manual is not None else ""
+        lines.append(f"final score: {final:g} / {max_score:g} (autograde {score:g}{extra})")
     return lines
