@@ -67,8 +67,8 @@ def _check_grades(students, export: dict, maxima: dict, with_roster: bool) -> No
     expected_ids = {s.uid for s in students} | (set(MISSING) if with_roster else set())
     assert sorted(rows) == sorted(expected_ids)  # exactly one row per student
     assert len(export["students"]) == len(expected_ids)
-    full = export["max_score"]
-    assert full == 45
+    full = export["autograde_max"]
+    assert full == 45 and export["max_score"] == 47  # + the written question on dead ReLUs
     problems = []
     for s in students:
         row = rows[s.uid]

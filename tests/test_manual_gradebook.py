@@ -215,6 +215,19 @@ def test_one_final_score_in_status_exports_lms_and_feedback(tmp_path):  # noqa: 
     _, html = feedback_page(gb, ASSIGNMENT, "s03")
     assert "Why it works: not graded yet" in html
 
+    from grader.report.classdata import build_report
+    from grader.report.page import render_html
+
+    report = build_report(gb, ASSIGNMENT)
+    why, plot = report.manual
+    assert (why.graded, why.waiting, why.mean_score) == (2, 1, 0.5) and (plot.graded, plot.mean_score) == (1, 1.0)
+    assert why.items == (("states the core idea", 1.0, 1), ("explains why", 1.0, 1), ("a wrong claim", -1.0, 1))
+    assert report.to_json()["manual"][1]["items"][0] == ("readable plot", 1.0, 1)
+    from grader.course.assignment import templates_dir
+
+    page = render_html(report, tmp_path / "report.html", templates_dir(None))
+    assert "Written and figure questions" in page and "0.5 / 2" in page and "a wrong claim" in page
+
     path, count, notes = feedback_zip.build(gb, ASSIGNMENT, tmp_path / "plain.zip", "plain")
     with zipfile.ZipFile(path) as zf:
         page = zf.read("s01/feedback.html").decode()

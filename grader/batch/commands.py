@@ -321,7 +321,7 @@ def export(assignment: str, fmt: str, db: str | None, output: Path | None, roste
     if info is None:
         _fail(f"assignment {assignment!r} is not in the gradebook {gb.url}")
     rows = gb.students(assignment)
-    text = json.dumps(export_json(assignment, info[0], info[1], rows), indent=2) + "\n" if fmt == "json" \
+    text = json.dumps(export_json(assignment, info[0], info[1], rows, gb.autograde_max(assignment)), indent=2) + "\n" if fmt == "json" \
         else export_csv(rows)
     if output is None:
         click.echo(text, nl=False)

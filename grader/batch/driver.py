@@ -14,7 +14,7 @@ import json
 import os
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -205,6 +205,8 @@ class Batch:
             for o in gb.overrides(spec.id):
                 overrides.setdefault(o.student, []).append([o.test, o.score, o.comment])
             extensions = gb.extensions(spec.id)
+            book = Manual(gb.sessions)
+            whole_max = (gb.assignment(spec.id) or ("", max_score))[1]
             base = {"course": str(cfg.course) if cfg.course else None, "sandbox": cfg.sandbox, "gpus": cfg.gpus,
                     "limits": cfg.limits, "mode": "submit"}
 
@@ -247,6 +249,9 @@ class Batch:
                 adjust = {"overrides": overrides.get(p.student, []),
                           "lateness": {"late": lateness.late, "seconds": lateness.seconds, "days": lateness.days,
                                        "penalty": lateness.penalty}}
+                if self.questions:  # the page shows the written and figure questions, graded or not yet
+                    adjust["manual"] = [asdict(f) for f in book.feedback(spec.id, p.student)]
+                    adjust["max_score"] = whole_max
                 jobs.append(Job(p.student, p.data, p.content_hash,
                                 {**base, "source_name": p.name, "adjust": adjust}))
             by_key = {p.student: p for p in todo}

@@ -31,12 +31,15 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def export_json(assignment: str, title: str, max_score: float, rows: list[StudentRow]) -> dict[str, Any]:
+def export_json(assignment: str, title: str, max_score: float, rows: list[StudentRow],
+                autograde_max: float | None = None) -> dict[str, Any]:
+    """`max_score`: the whole assignment's points; `autograde_max`: the autograde's share of them."""
     return {
         "format_version": FORMAT_VERSION,
         "assignment": assignment,
         "title": title,
         "max_score": max_score,
+        "autograde_max": max_score if autograde_max is None else autograde_max,
         "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "grader_version": __version__,
         "students": [{
