@@ -3,6 +3,8 @@ against the real app, started with the CLI on a loopback port, on a 20-student c
 gradebook (tests/manual_class.py).
 
 Skipped without Playwright or Chromium, unless REQUIRE_BROWSER=1 (CI), which makes that a failure.
+With DLGRADE_SCREENSHOTS=FOLDER, the pages are also saved there as PNG (the screenshots of
+docs/manual-grading.md: `DLGRADE_SCREENSHOTS=docs/img pytest tests/test_manual_browser.py`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,13 @@ def _sign_in(browser, base: str, name: str):  # noqa: ANN001, ANN202
     return context, page
 
 
+def _shot(page, name: str) -> None:  # noqa: ANN001
+    folder = os.environ.get("DLGRADE_SCREENSHOTS")
+    if folder:
+        page.set_viewport_size({"width": 1100, "height": 760})
+        page.screenshot(path=str(Path(folder) / f"manual-{name}.png"))
+
+
 def _position(gb, question: str, student: str) -> int:  # noqa: ANN001
     order = [e.student for e in Manual(gb.sessions).queue(ASSIGNMENT, question, SEED)]
     return order.index(student) + 1
@@ -104,6 +113,7 @@ def test_grade_twenty_answers_with_the_keyboard_only(app, browser):  # noqa: ANN
             with page.expect_navigation():
                 page.keyboard.press("n")
     assert "20 / 20 graded" in page.inner_text("#progress")
+    _shot(page, "answer")
     with page.expect_navigation():
         page.keyboard.press("p")
     assert page.inner_text("#position") == f"Answer {N - 1} of {N}"
@@ -141,6 +151,7 @@ def test_rubric_change_moves_the_scores_in_the_export(app, browser, tmp_path):  
         page.click("#save-ok")
     assert "2 grade(s) re-scored" in page.inner_text("#message")
     assert "prof: rubric_item_edit ok" in page.inner_text("ul.audit")
+    _shot(page, "rubric")
     after = export()
     assert after["s05"] == before["s05"] - 0.75 and after["s06"] == before["s06"] - 0.75
     assert after["s07"] == before["s07"]

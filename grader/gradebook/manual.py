@@ -21,6 +21,7 @@ Callers: grader.gradebook.api (scores), grader.batch (answers at intake), grader
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -152,7 +153,13 @@ def check_password(password: str, stored: str) -> bool:
 
 def seeded_order(students: Iterable[str], seed: int | str) -> list[str]:
     """A pseudo-random order of `students` fixed by `seed` (the same for every grader)."""
-    return sorted(students, key=lambda s: hashlib.sha256(f"{seed}\0{s}".encode("utf-8", "replace")).digest())
+    return sorted(students, key=lambda s: _rank(str(seed), s))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _rank(seed: str, student: str) -> bytes:
+    # cached: the app sorts the whole class on every request
+    return hashlib.sha256(f"{seed}\0{student}".encode("utf-8", "replace")).digest()
 
 
 class Manual:
@@ -214,9 +221,12 @@ class Manual:
         with self.sessions.begin() as s:
             store_answers(s, submission_id, assignment, answers)
 
-    def queue(self, assignment: str, key: str, seed: int | str = 0) -> list[QueueEntry]:
-        """Every student with a current submission, in the seeded order, with whether they are graded."""
-        q = self.question(assignment, key)
+    def queue(self, assignment: str, key: str, seed: int | str = 0, q: QuestionInfo | None = None
+              ) -> list[QueueEntry]:
+        """Every student with a current submission, in the seeded order, with whether they are graded.
+
+        `q`: the question as the caller already read it (saves reading it again; so below)."""
+        q = q or self.question(assignment, key)
         with self.sessions() as s:
             students = list(s.scalars(sa.select(m.Submission.student_id).where(
                 m.Submission.assignment_id == assignment, m.Submission.is_current.is_(True))))
@@ -232,8 +242,8 @@ class Manual:
             raise ManualError(f"no submission of student {student!r} for {assignment!r}")
         return sub
 
-    def answer(self, assignment: str, key: str, student: str) -> AnswerView:
-        q = self.question(assignment, key)
+    def answer(self, assignment: str, key: str, student: str, q: QuestionInfo | None = None) -> AnswerView:
+        q = q or self.question(assignment, key)
         with self.sessions() as s:
             sub = self._current(s, assignment, student)
             ans = s.scalars(sa.select(m.AnswerRow).where(m.AnswerRow.submission_id == sub.id,
@@ -256,9 +266,9 @@ class Manual:
 
     # -- grades ----------------------------------------------------------------------
     def save(self, assignment: str, key: str, student: str, items: Iterable[str], comment: str, grader: str,
-             version: int) -> GradeInfo:
+             version: int, q: QuestionInfo | None = None) -> GradeInfo:
         """Save a grade made from `version` (0: none existed). StaleGrade if it is no longer current."""
-        q = self.question(assignment, key)
+        q = q or self.question(assignment, key)
         by_key = {i.key: i for i in q.items}
         chosen = set(items)
         unknown = chosen - set(by_key)
@@ -297,17 +307,18 @@ class Manual:
             raise StaleGrade("another grader saved this answer at the same moment; your change was not "
                              "saved. Reload to see their grade.") from None
 
-    def toggle(self, assignment: str, key: str, student: str, item: str, grader: str, version: int) -> GradeInfo:
+    def toggle(self, assignment: str, key: str, student: str, item: str, grader: str, version: int,
+               q: QuestionInfo | None = None) -> GradeInfo:
         """Apply the rubric item if it is not applied, else remove it (a save from `version`)."""
+        q = q or self.question(assignment, key)
         with self.sessions() as s:
-            q = self.question(assignment, key)
             g = _grade_info(s, q.id, student, None)
         current = set(g.items) if g else set()
         if (g.version if g else 0) != version:
             raise StaleGrade(f"{g.grader if g else 'another grader'} saved this answer since you opened it; "
                              "your change was not saved. Reload to see their grade.")
         current ^= {item}
-        return self.save(assignment, key, student, current, g.comment if g else "", grader, version)
+        return self.save(assignment, key, student, current, g.comment if g else "", grader, version, q)
 
     # -- rubric edits ----------------------------------------------------------------
     def edit_item(self, assignment: str, key: str, item: str | None, points: float, description: str,

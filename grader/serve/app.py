@@ -135,19 +135,20 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -
     # -- grading ---------------------------------------------------------------------
     def _at(aid: str, key: str, pos: int) -> tuple[Any, list[Any], Any]:
         q = manual.question(aid, key)
-        order = manual.queue(aid, key, seed)
+        order = manual.queue(aid, key, seed, q)
         if not 1 <= pos <= len(order):
             raise AppError(404, "No such answer", f"Question {key} has answers 1 to {len(order)}; there is "
                                                   f"no answer {pos}.")
         return q, order, order[pos - 1]
 
-    def _student_of(aid: str, key: str, pos: int) -> str:
-        _q, _order, entry = _at(aid, key, pos)
+    def _student_of(aid: str, key: str, pos: int) -> tuple[Any, int, str]:
+        """(question, number of answers, student at `pos`), checked against the form's student."""
+        q, order, entry = _at(aid, key, pos)
         sent = request.form.get("student", "")
         if not hmac.compare_digest(sent.encode(), entry.student.encode()):
             raise AppError(409, "Stale page", "The answers changed since this page was loaded (a new "
                                               "submission arrived); nothing was saved. Reload the page.")
-        return entry.student
+        return q, len(order), entry.student
 
     def _version() -> int:
         try:
@@ -157,7 +158,6 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -
 
     @app.get("/a/<aid>/q/<key>")
     def question(aid: str, key: str) -> Any:
-        manual.question(aid, key)
         order = manual.queue(aid, key, seed)
         if not order:
             raise AppError(404, "No answers", f"No student has a submission for {aid} yet.")
@@ -167,23 +167,22 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -
     @app.get("/a/<aid>/q/<key>/<int:pos>")
     def answer(aid: str, key: str, pos: int) -> str:
         q, order, entry = _at(aid, key, pos)
-        view = manual.answer(aid, key, entry.student)
+        view = manual.answer(aid, key, entry.student, q)
         return render_template("answer.html", aid=aid, q=q, pos=pos, total=len(order),
                                done=sum(e.graded for e in order), view=view,
                                names=request.args.get("names") == "1", names_arg=_names_arg())
 
     @app.post("/a/<aid>/q/<key>/<int:pos>/toggle")
     def toggle(aid: str, key: str, pos: int) -> Any:
-        student = _student_of(aid, key, pos)
-        manual.toggle(aid, key, student, request.form.get("item", ""), g.grader, _version())
+        q, _total, student = _student_of(aid, key, pos)
+        manual.toggle(aid, key, student, request.form.get("item", ""), g.grader, _version(), q)
         return redirect(url_for("answer", aid=aid, key=key, pos=pos, **_names_arg()))
 
     @app.post("/a/<aid>/q/<key>/<int:pos>/save")
     def save(aid: str, key: str, pos: int) -> Any:
-        student = _student_of(aid, key, pos)
+        q, total, student = _student_of(aid, key, pos)
         comment = request.form.get("comment", "")[:5000]
-        manual.save(aid, key, student, request.form.getlist("items"), comment, g.grader, _version())
-        total = len(manual.queue(aid, key, seed))
+        manual.save(aid, key, student, request.form.getlist("items"), comment, g.grader, _version(), q)
         return redirect(url_for("answer", aid=aid, key=key, pos=min(pos + 1, total), **_names_arg()))
 
     @app.get("/a/<aid>/q/<key>/<int:pos>/figure.png")
