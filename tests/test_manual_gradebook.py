@@ -13,6 +13,7 @@ import pytest
 from manual_class import ASSIGNMENT, HOSTILE, build_class, png
 from postgres_env import pg_database, postgres_server  # noqa: F401
 
+from grader.batch.answers import answers_from_bytes
 from grader.batch.export import export_csv, export_json
 from grader.gradebook.api import NewGrading, NewSubmission
 from grader.gradebook.manual import (
@@ -23,7 +24,6 @@ from grader.gradebook.manual import (
     hash_password,
     seeded_order,
 )
-from grader.manual.answers import answers_from_bytes
 from grader.manual.images import MAX_PIXELS, ImageRefused, reencode_png
 from grader.manual.questions import questions_of
 

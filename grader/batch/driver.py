@@ -5,7 +5,7 @@ The driver alone writes: for each finished submission, `OUT/<student>/result.jso
 at any moment loses at most the submissions in flight, which the next run grades again.
 Ctrl-C or SIGTERM stops the judges (their sandboxes are killed) and keeps what finished.
 
-Callers: grader.batch.commands. Calls grader.batch.{intake,roster,pool,job}, grader.gradebook.
+Callers: grader.commands.batch. Calls grader.batch.{intake,roster,pool,job}, grader.gradebook.
 """
 
 from __future__ import annotations
@@ -121,8 +121,8 @@ class Batch:
                 gpu_plan(spec, cfg.gpus, cfg.sandbox)  # a GPU assignment without GPUs stops here, once
         except BadInput as e:
             raise BatchInputError(str(e)) from None
+        from grader.batch.answers import course_questions
         from grader.course.notebook import BadNotebook
-        from grader.manual.answers import course_questions
         from grader.manual.questions import QuestionError
 
         try:
@@ -185,8 +185,8 @@ class Batch:
         if previous:
             max_score = previous
         gb.ensure_assignment(spec.id, spec.title, max_score, spec.late)
+        from grader.batch.answers import answers_from_bytes
         from grader.gradebook.manual import Manual
-        from grader.manual.answers import answers_from_bytes
 
         Manual(gb.sessions).sync_questions(spec.id, self.questions)
         gb.ensure_students(self.roster, roster=True)

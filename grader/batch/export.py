@@ -7,7 +7,7 @@ whether one is still ungraded (`incomplete`), then one column per manual questio
 order of the first grading that ran them). Every text cell
 goes through grader.textsafe.csv_cell.
 
-Callers: grader.batch.commands. Calls grader.gradebook.api.
+Callers: grader.commands.batch. Calls grader.gradebook.api.
 """
 
 from __future__ import annotations

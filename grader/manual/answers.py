@@ -9,8 +9,9 @@ grader.textsafe.clean_text and capped; a figure is the cell's first image output
 by grader.manual.images. Total: any notebook gives one `Answer` per question, with a note
 saying what was missing or refused.
 
-Callers: grader.batch.driver (grade batch), grader.cli (grade submit --db). Calls
-grader.manual.questions/images and grader.textsafe.
+Callers: grader.batch.answers (grade batch: notebook bytes to answers), grader.gradebook.manual.
+Calls grader.manual.questions/images and grader.textsafe only (no grader.course: the gradebook
+imports this package, and grader.course imports the gradebook's scoring).
 """
 
 from __future__ import annotations
@@ -89,28 +90,3 @@ def read_answer(nb: dict[str, Any], q: Question) -> Answer:
 def read_answers(nb: dict[str, Any], questions: list[Question]) -> list[Answer]:
     """One Answer per question, in the questions' order."""
     return [read_answer(nb, q) for q in questions]
-
-
-def answers_from_bytes(data: bytes, questions: list[Question]) -> list[Answer]:
-    """`read_answers` of notebook bytes; a file that is not a notebook gives notes, never an exception."""
-    import json
-
-    from grader.course.notebook import MAX_NOTEBOOK_BYTES, BadNotebook, check_notebook
-
-    if not questions:
-        return []
-    try:
-        if len(data) > MAX_NOTEBOOK_BYTES:
-            raise BadNotebook("too large")
-        nb = check_notebook(json.loads(data.decode("utf-8-sig")))
-    except (BadNotebook, ValueError, RecursionError, MemoryError):
-        return [Answer(q.id, note="the notebook could not be read") for q in questions]
-    return read_answers(nb, questions)
-
-
-def course_questions(solution_path: Any) -> list[Question]:
-    """The questions of an assignment's solution notebook (QuestionError/BadNotebook if it is broken)."""
-    from grader.course.notebook import read_notebook
-    from grader.manual.questions import questions_of
-
-    return questions_of(read_notebook(solution_path))

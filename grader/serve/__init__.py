@@ -1,7 +1,7 @@
 """`grade serve`: the grading web app for written and figure questions (Flask, server-rendered).
 
 - grader.serve.app: the Flask app (routes, CSRF, CSP, sessions, error pages);
-- grader.serve.commands: `grade serve` and `grade graders add|list|remove`;
+- `grade serve` and `grade graders add|list|remove` live in grader.commands.serve;
 - templates/ (jinja2, autoescaped) and static/ (the one script, the style sheet).
 
 The gradebook is the only store (grader.gradebook.manual); the app holds no state of its own

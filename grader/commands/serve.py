@@ -1,6 +1,6 @@
 """`grade serve` and `grade graders add|list|remove`. Imports only click until a command runs.
 
-Callers: grader.cli (register). Calls grader.gradebook (accounts) and grader.serve.app.
+Callers: grader.cli (register). Calls grader.gradebook.manual (accounts) and grader.serve.app.
 """
 
 from __future__ import annotations
@@ -10,30 +10,11 @@ import sys
 
 import click
 
-EXIT_BAD_INPUT = 2
-_db = click.option("--db", default=None, metavar="URL",
-                   help="Gradebook database (default: $DLGRADE_DB, else sqlite:///gradebook.db here).")
-
-
-def _fail(message: str) -> None:
-    from grader.textsafe import one_line
-
-    click.echo(f"error: {one_line(message, 500)}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-def _open(db: str | None):  # noqa: ANN202
-    from grader.gradebook.api import Gradebook
-    from grader.gradebook.db import GradebookError
-
-    try:
-        return Gradebook.open(db)
-    except GradebookError as e:
-        _fail(str(e))
+from grader.commands.common import db_option, fail, open_gradebook
 
 
 @click.command()
-@_db
+@db_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; the default serves this machine only.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
@@ -46,12 +27,12 @@ def serve(db: str | None, host: str, port: int, seed: int) -> None:
 
     from grader.serve.app import create_app
 
-    gb = _open(db)
+    gb = open_gradebook(db)
     app = create_app(gb, seed=seed)
     try:
         server = make_server(host, port, app, threaded=True)
     except OSError as e:
-        _fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Grading app on http://{shown}:{server.server_port}/ (gradebook {gb.url}); Ctrl+C stops it",
                err=False)
@@ -80,7 +61,7 @@ def graders() -> None:
 @click.option("--generate", is_flag=True,
               help="Generate a password and print it, instead of asking (without a terminal, the password "
                    "is the first line of stdin; an empty line generates one).")
-@_db
+@db_option
 def graders_add(name: str, role: str, generate: bool, db: str | None) -> None:
     """Add grader NAME (or set their role and password); asks for the password."""
     from grader.gradebook.manual import Manual, ManualError
@@ -94,23 +75,23 @@ def graders_add(name: str, role: str, generate: bool, db: str | None) -> None:
             password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         password, shown = secrets.token_urlsafe(12), True
-    gb = _open(db)
+    gb = open_gradebook(db)
     try:
         Manual(gb.sessions).add_grader(name, role, password)
     except ManualError as e:
-        _fail(str(e))
+        fail(str(e))
     finally:
         gb.dispose()
     click.echo(f"grader {name} ({role}) saved" + (f"; password: {password}" if shown else ""))
 
 
 @graders.command(name="list")
-@_db
+@db_option
 def graders_list(db: str | None) -> None:
     """List the grading app's accounts."""
     from grader.gradebook.manual import Manual
 
-    gb = _open(db)
+    gb = open_gradebook(db)
     for name, role, created in Manual(gb.sessions).graders():
         click.echo(f"{name}\t{role}\t{created:%Y-%m-%d}")
     gb.dispose()
@@ -118,15 +99,15 @@ def graders_list(db: str | None) -> None:
 
 @graders.command(name="remove")
 @click.argument("name")
-@_db
+@db_option
 def graders_remove(name: str, db: str | None) -> None:
     """Remove grader NAME (their signed-in sessions stop working)."""
     from grader.gradebook.manual import Manual
 
-    gb = _open(db)
+    gb = open_gradebook(db)
     try:
         if not Manual(gb.sessions).remove_grader(name):
-            _fail(f"no grader {name!r} (see grade graders list)")
+            fail(f"no grader {name!r} (see grade graders list)")
     finally:
         gb.dispose()
     click.echo(f"removed {name}")
