@@ -46,8 +46,19 @@ class _Progress:
 
 def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path | None,
                    as_json: bool, sandbox: str, course: Path | None, instructor: bool,
-                   gpus: str | None = None, limit: tuple[str, ...] = (), fmt: str = "dlgrade") -> None:
+                   gpus: str | None = None, limit: tuple[str, ...] = (), fmt: str = "dlgrade",
+                   db: str | None = None, student: str | None = None) -> None:
     from grader.judge.pipeline import BadInput, grade, prepare
+
+    if (db is None) != (student is None):
+        fail("--db and --student go together: the gradebook, and whose grading it records")
+    if student is not None:
+        from grader.batch.single import check_student
+
+        try:
+            check_student(student)
+        except ValueError as e:
+            fail(str(e))
 
     try:
         nb, spec = prepare(notebook, assignment, course)
@@ -90,6 +101,8 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
             pl_path = prairielearn.write(out, pl_data := prairielearn.results_json(result))
     except OSError as e:
         fail(f"cannot write results to {out}: {e.strerror or e}")
+    if db is not None and student is not None:
+        _record(db, spec, student, notebook, result, result_path, feedback, sandbox)
     if as_json:
         click.echo(json.dumps(pl_data if fmt == "prairielearn" else result.to_json(), indent=2))
         return
@@ -97,6 +110,23 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
         click.echo(line)
     if fmt == "prairielearn":
         click.echo(f"PrairieLearn: {one_line(pl_path, 4000)}")
+
+
+def _record(db: str, spec, student: str, notebook: Path, result, result_path: Path,  # noqa: ANN001
+            feedback: Path, sandbox: str) -> None:
+    """`--db`: the grading and the written and figure answers into the gradebook (stderr line)."""
+    from grader.batch.single import record_submit
+    from grader.course.notebook import MAX_NOTEBOOK_BYTES, BadNotebook
+    from grader.gradebook.db import GradebookError
+    from grader.manual.questions import QuestionError
+
+    try:
+        with open(notebook, "rb") as f:  # bounded: answers_from_bytes refuses more than the cap
+            data = f.read(MAX_NOTEBOOK_BYTES + 1)
+        record_submit(db, spec, student, notebook, data, result, result_path, feedback, sandbox)
+    except (GradebookError, QuestionError, BadNotebook, OSError) as e:
+        fail(f"graded, but not recorded in the gradebook: {e}")
+    click.echo(f"Recorded in the gradebook for student {one_line(student, 200)}", err=True)
 
 
 def _summary(result, feedback: Path, result_path: Path) -> list[str]:  # noqa: ANN001
@@ -200,6 +230,10 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["dlgrade", "prairielearn"]), default="dlgrade",
               show_default=True, help="prairielearn: also write PrairieLearn's external-grader "
                                       "results.json into --out (and print it with --json).")
+@click.option("--db", default=None, metavar="URL",
+              help="Also record the grading, with the written and figure answers, in this gradebook "
+                   "(as grade batch does; needs --student).")
+@click.option("--student", default=None, help="The student id the grading is recorded under (with --db).")
 def submit(notebook: Path, assignment: str | None, out: Path | None, as_json: bool, sandbox: str,
            course: Path | None, instructor: bool, **options: object) -> None:
     """Grade NOTEBOOK with the public and hidden tests."""
