@@ -139,7 +139,7 @@ def test_canvas_gradebook_csv_of_the_class_matches_the_gradebook(klass, canvas):
     parsed = parse_canvas(out.read_text())
     (col, (_title, cid)), = parsed["columns"].items()
     rows = {row.student: row for row in gb.students("backprop")}
-    assert cid == 77 and parsed["points"][col] == 45
+    assert cid == 77 and parsed["points"][col] == 47  # 45 autograded + 2 for the written question
     assert list(parsed["students"]) == [s.uid for s in students] + list(MISSING)  # the roster's rows
     for uid, got in parsed["students"].items():
         row = rows[uid]
