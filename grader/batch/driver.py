@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from grader import __version__
 from grader.batch.intake import Intake, Picked
 from grader.batch.pool import Job
-from grader.textsafe import one_line
+from grader.textsafe import one_line, storable
+from grader.version import __version__
 
 MAX_SKIP_LINES = 50  # skipped extra files listed one per line; the rest are counted
 
@@ -44,7 +44,7 @@ class BatchConfig:
     out: Path | None = None  # default: next to the intake, <name>-batch/
     force: bool = False
     students: tuple[str, ...] = ()  # regrade only these
-    intake: str | None = None  # force a layout
+    intake: str | None = None  # the layout (--layout); None or "auto": detected
     course: Path | None = None
     limits: dict[str, Any] = field(default_factory=dict)  # --limit overrides of [limits]
     job_timeout: float | None = None  # driver-side deadline per submission (seconds)
@@ -137,7 +137,8 @@ class Batch:
         except RosterError as e:
             raise BatchInputError(str(e)) from None
         try:
-            self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out)
+            self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out,
+                                              roster_ids=[r["id"] for r in self.roster])
         except IntakeError as e:
             raise BatchInputError(str(e)) from None
         try:
@@ -290,7 +291,7 @@ class Batch:
             stale.unlink(missing_ok=True)
         files = [("result", str(write_text(folder, "result.json", json.dumps(res["result"], indent=2) + "\n")))]
         if res.get("feedback_html"):
-            files.append(("feedback", str(write_text(folder, "feedback.html", res["feedback_html"]))))
+            files.append(("feedback", str(write_text(folder, "feedback.html", storable(res["feedback_html"])))))
         return tuple(files)
 
     def _summary(self, counts: dict[str, int], unchanged: int, durations: list[tuple[float, str]],
@@ -339,7 +340,8 @@ def print_summary(summary: dict[str, Any], echo: Callable[[str], None]) -> None:
 
 
 def _natural(key: str) -> tuple:
-    return (0, int(key), key) if key.isdigit() else (1, 0, key)
+    """Numbers first, by value: ASCII digits only (`'①'.isdigit()` is true, `int('①')` fails)."""
+    return (0, int(key), key) if key.isascii() and key.isdigit() else (1, 0, key)
 
 
 def stderr_line(line: str) -> None:

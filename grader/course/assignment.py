@@ -5,8 +5,11 @@ A *course root* is a folder holding `assignments/<id>/`, `reference/<name>.py` a
 
 1. the `course` argument (the CLI's `--course`);
 2. the environment variable `DLGRADE_COURSE`;
-3. the copy packaged into the wheel, `grader/_course/` (a non-editable install);
-4. the source checkout: the folder above the `grader` package, if it holds `assignments/`.
+3. the source checkout: the folder above the `grader` package, if it holds `assignments/`.
+
+The wheel holds no course (nothing secret ships with the grader); students get a kit
+(grader.kit). Page templates come from the course's `templates/`, else the grader's own copy
+(`grader/_templates/` in a wheel, `templates/` in the checkout).
 
 The file format is documented in docs/authoring.md. Every key has a default here; unknown
 keys are errors, so that a typo cannot silently fall back to a default.
@@ -35,7 +38,7 @@ _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-_PACKAGED_COURSE = _PACKAGE_DIR / "_course"
+_PACKAGED_TEMPLATES = _PACKAGE_DIR / "_templates"
 _SOURCE_COURSE = _PACKAGE_DIR.parent
 
 
@@ -141,19 +144,55 @@ def course_root(course: Path | str | None = None) -> Path:
     env = os.environ.get("DLGRADE_COURSE", "")
     if env:
         return _checked_dir(Path(env), "DLGRADE_COURSE")
-    if (_PACKAGED_COURSE / "assignments").is_dir():
-        return _PACKAGED_COURSE
     if (_SOURCE_COURSE / "assignments").is_dir():
         return _SOURCE_COURSE
     raise AssignmentError(
-        f"no course found: no {_PACKAGED_COURSE / 'assignments'} or {_SOURCE_COURSE / 'assignments'}; "
-        "set DLGRADE_COURSE to a folder holding assignments/"
+        "no course found: the dlgrade package holds none; set DLGRADE_COURSE (or pass --course) to a "
+        "folder holding assignments/, or check a notebook with its kit (grade check NB --kit DIR)"
     )
 
 
+def course_digest(course: Path | str | None = None) -> str:
+    """sha256 over the course's assignments/ and reference/ files (names and bytes): which course
+    a cluster worker grades with (grader.cluster) and which course a kit was built from (grader.kit)."""
+    import hashlib
+
+    root = course_root(course)
+    skip = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+    h = hashlib.sha256()
+    for part in ("assignments", "reference"):
+        base = root / part
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(root)
+            if not path.is_file() or skip & set(rel.parts) or path.suffix == ".pyc":
+                continue
+            h.update(str(rel).encode() + b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
 def templates_dir(course: Path | str | None = None) -> Path:
-    """The course root's templates/ folder (HTML feedback and the like)."""
-    return course_root(course) / "templates"
+    """The templates/ folder for pages: the course's own, else the grader's (no course needed)."""
+    explicit = (course is not None and str(course) != "") or bool(os.environ.get("DLGRADE_COURSE"))
+    try:
+        root: Path | None = course_root(course)
+    except AssignmentError:
+        if explicit:
+            raise
+        root = None
+    if root is not None and (root / "templates").is_dir():
+        return root / "templates"
+    return grader_templates()
+
+
+def grader_templates() -> Path:
+    """The grader's own page templates: the wheel's copy, else the checkout's templates/."""
+    for folder in (_PACKAGED_TEMPLATES, _SOURCE_COURSE / "templates"):
+        if (folder / "feedback.html.j2").is_file():
+            return folder
+    raise AssignmentError(f"no page templates: neither {_PACKAGED_TEMPLATES} nor {_SOURCE_COURSE / 'templates'}")
 
 
 def _checked_dir(path: Path, what: str) -> Path:
