@@ -49,6 +49,8 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
                    gpus: str | None = None, limit: tuple[str, ...] = (), fmt: str = "dlgrade",
                    quiet: bool = False, kit: Path | None = None, db: str | None = None,
                    student: str | None = None) -> None:
+    from grader.course.notebook import BadNotebook
+    from grader.course.submission_files import submission_parts
     from grader.judge.pipeline import BadInput, grade, prepare
 
     if (db is None) != (student is None):
@@ -62,9 +64,10 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
             fail(str(e))
 
     try:
+        notebook, files = submission_parts(notebook)  # a notebook, or a folder: notebook + model files
         kit = _kit_for(mode, notebook, course, kit)
         nb, spec = prepare(notebook, assignment, course) if kit is None else _prepare_kit(notebook, kit, assignment)
-    except BadInput as e:
+    except (BadInput, BadNotebook) as e:
         if fmt == "prairielearn":
             _prairielearn_ungradable(str(e), out or notebook.parent / f"{notebook.stem}-{mode}", as_json)
         fail(str(e))
@@ -81,7 +84,7 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
     progress = _Progress(quiet=as_json)
     try:
         result = grade(nb, spec, notebook_name=notebook.name, mode=mode, sandbox=sandbox, gpus=gpus,
-                       on_cell=progress.cell, on_test=progress.test)
+                       on_cell=progress.cell, on_test=progress.test, files=files)
     except BadInput as e:
         if fmt == "prairielearn":
             _prairielearn_ungradable(str(e), out, as_json)
@@ -294,7 +297,7 @@ def main() -> None:
 @click.option("--student", default=None, help="The student id the grading is recorded under (with --db).")
 def submit(notebook: Path, assignment: str | None, out: Path | None, as_json: bool, sandbox: str,
            course: Path | None, instructor: bool, **options: object) -> None:
-    """Grade NOTEBOOK with the public and hidden tests."""
+    """Grade NOTEBOOK (or a folder: the notebook and its model files) with the public and hidden tests."""
     _grade_command("submit", notebook, assignment, out, as_json, sandbox, course, instructor, **options)
 
 
@@ -302,7 +305,9 @@ def submit(notebook: Path, assignment: str | None, out: Path | None, as_json: bo
 @_grade_options
 def check(notebook: Path, assignment: str | None, out: Path | None, as_json: bool, sandbox: str,
           course: Path | None, instructor: bool, **options: object) -> None:
-    """Run only the public tests on NOTEBOOK (fast; for students, after every edit)."""
+    """Run only the public tests on NOTEBOOK or a folder holding it (fast; for students, after every edit).
+
+    A folder's model files ([model] in assignment.toml) are checked and loaded, not scored."""
     _grade_command("check", notebook, assignment, out, as_json, sandbox, course, instructor, **options)
 
 
@@ -311,7 +316,9 @@ def check(notebook: Path, assignment: str | None, out: Path | None, as_json: boo
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("data"))
 @course_option
 def data(assignment: str, directory: Path, course: Path | None) -> None:
-    """Write ASSIGNMENT's public data files into DIRECTORY (default ./data) for local Jupyter."""
+    """Write ASSIGNMENT's public data files into DIRECTORY (default ./data) for local Jupyter.
+
+    With [model] predictions, also <dataset>_test.npz: the unlabeled test inputs (X, id)."""
     from grader.course import datasets
     from grader.course.assignment import AssignmentError, load_assignment
 
@@ -321,6 +328,16 @@ def data(assignment: str, directory: Path, course: Path | None) -> None:
         fail(str(e))
     for path in datasets.write_public(spec.datasets, directory, spec.public_files):
         click.echo(str(path))
+    if spec.model is not None and spec.model.predictions:
+        import numpy as np
+
+        from grader.judge.model_scoring import test_inputs
+        from grader.judge.pipeline import course_secret
+
+        X = test_inputs(spec.model, course_secret())
+        path = directory / f"{spec.model.dataset}_test.npz"
+        np.savez(path, X=X, id=np.arange(len(X)))
+        click.echo(f"{path}  (unlabeled test inputs: predict each id into {spec.model.predictions})")
 
 
 @main.command()

@@ -292,6 +292,8 @@ class Summary:
 def summarize(assignment: Assignment) -> Summary:
     tests, _ = collect_tests(assignment)
     points = sum((t.points if t.points is not None else 1.0) * (t.cases or 1) for t in tests)
+    if assignment.model is not None:  # the model part (grader.judge.model_scoring), scored after the tests
+        points += assignment.model.points
     return Summary(points=points,
                    public=sum(t.cases or 1 for t in tests if t.suite == "public"),
                    hidden=sum(t.cases or 1 for t in tests if t.suite == "hidden"),

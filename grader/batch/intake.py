@@ -20,14 +20,17 @@ Archives are never extracted to disk: entries are read into memory, each one che
 Refused per entry, one line each: `..` or absolute paths, links, special files, encrypted
 entries, nested archives, copies of one name whose contents differ (identical copies are read
 once, with a note), compression ratios past the limit, entries past a budget. Folder intakes
-refuse links and special files the same way. Only notebooks are read; other files are reported
-and skipped.
+refuse links and special files the same way. Only notebooks are read, and the files named in
+`keep` (an assignment's `[model]` weights and predictions; Canvas's renamed copies such as
+`model-1.safetensors` match by their original name): those travel with their student's
+notebook, read only when graded, under their own size cap. Other files are reported and skipped.
 
 Calls only the standard library and grader.batch.layouts; callers: grader.batch.driver.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import stat
@@ -76,6 +79,18 @@ class Found:
     submitted_at: datetime | None = None
     person: str = ""  # the name the LMS put in the entry, if any
     origin: str = ""  # what named the student, as spelled in the intake (collisions compare these)
+    keep: str = ""  # for a kept file: its original name (one of read_intake's `keep`)
+    reader: object = None  # for a kept file: (cap_mb) -> bytes | str (a str says why it cannot be read)
+
+
+@dataclass(frozen=True)
+class KeptFile:
+    """A file that travels with a student's notebook (model weights, predictions), unread until graded."""
+
+    name: str  # the name the assignment expects (Canvas's -1 suffix removed)
+    source: str  # the entry or path as found in the intake
+    size: int
+    read: object  # (cap_mb) -> bytes | str: the bytes, or why they cannot be read (too large...)
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ class Picked:
     late_flag: bool = False
     submitted_at: datetime | None = None
     person: str = ""
+    files: tuple[KeptFile, ...] = ()  # the kept files of this student's submission
 
 
 @dataclass
@@ -104,10 +120,11 @@ class Intake:
 
 
 def read_intake(path: Path, assignment: str, kind: str | None = None, limits: Limits = Limits(),
-                exclude: Path | None = None, roster_ids: Iterable[str] = ()) -> Intake:
+                exclude: Path | None = None, roster_ids: Iterable[str] = (), keep: tuple[str, ...] = ()) -> Intake:
     """Read the submissions at `path` (a folder or a zip); see the module docstring.
 
-    `kind` None (or "auto") detects the layout; `roster_ids` are the roster's ids (for letter case)."""
+    `kind` None (or "auto") detects the layout; `roster_ids` are the roster's ids (for letter case);
+    `keep`: file names that travel with each student's notebook (Picked.files)."""
     path = Path(path)
     if kind not in (None, "auto", *KINDS):
         raise IntakeError(f"unknown layout {kind!r} (known: auto, {', '.join(KINDS)})")
@@ -146,6 +163,8 @@ def read_intake(path: Path, assignment: str, kind: str | None = None, limits: Li
         found.append(Found(student, placed.name, e.path, size=e.size, late_flag=placed.late,
                            submitted_at=placed.submitted_at, person=placed.person, origin=placed.origin,
                            data=e.read if placed.name.lower().endswith(".ipynb") else None))
+        if keep and found[-1].data is None and kept_name(placed.name, keep):
+            found[-1] = dataclasses.replace(found[-1], keep=kept_name(placed.name, keep), reader=e.read)
     by_student: dict[str, list[Found]] = {}
     for f in _budget(found, limits, intake):
         by_student.setdefault(f.student, []).append(f)
@@ -317,12 +336,12 @@ def _zip_entries(path: Path, limits: Limits) -> tuple[list[_Entry], list[str], l
     return entries, refused, notes
 
 
-def _same_reader(copies: list[tuple[int, Callable[[], bytes | str]]]) -> Callable[[], bytes | str]:
+def _same_reader(copies: list[tuple[int, Callable[..., bytes | str]]]) -> Callable[..., bytes | str]:
     """The first copy's bytes if every copy holds the same, else a refusal naming two that differ."""
-    def read() -> bytes | str:
-        first = copies[0][1]()
+    def read(cap_mb: int | None = None) -> bytes | str:
+        first = copies[0][1](cap_mb)
         for k, reader in copies[1:]:
-            other = reader()
+            other = reader(cap_mb)
             if isinstance(first, str) or isinstance(other, str):
                 return first if isinstance(first, str) else other
             if other != first:
@@ -332,17 +351,18 @@ def _same_reader(copies: list[tuple[int, Callable[[], bytes | str]]]) -> Callabl
 
     return read
 def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budget: list[int]):  # noqa: ANN202
-    def read() -> bytes | str:
-        cap = limits.max_entry_mb * 2**20
+    def read(cap_mb: int | None = None) -> bytes | str:
+        cap_mb = cap_mb or limits.max_entry_mb
+        cap = cap_mb * 2**20
         if info.file_size > cap:
-            return f"larger than {limits.max_entry_mb} MiB"
+            return f"larger than {cap_mb} MiB"
         out = bytearray()
         try:
             with zf.open(info) as f:  # the header's size may lie: count what really comes out
                 while chunk := f.read(1 << 20):
                     out += chunk
                     if len(out) > cap:
-                        return f"larger than {limits.max_entry_mb} MiB once uncompressed"
+                        return f"larger than {cap_mb} MiB once uncompressed"
                     if len(out) > budget[0]:
                         return f"past the archive's total limit of {limits.max_total_mb} MiB uncompressed"
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
@@ -418,19 +438,49 @@ def _folder_entries(root: Path, limits: Limits, exclude: Path | None) -> tuple[l
 
 
 def _file_reader(path: Path, limits: Limits):  # noqa: ANN202
-    def read() -> bytes | str:
-        cap = limits.max_entry_mb * 2**20
+    def read(cap_mb: int | None = None) -> bytes | str:
+        cap_mb = cap_mb or limits.max_entry_mb
+        cap = cap_mb * 2**20
         try:
             with open(path, "rb") as f:
                 data = f.read(cap + 1)
         except OSError as e:
             return f"cannot be read: {one_line(e.strerror or e)}"
-        return f"larger than {limits.max_entry_mb} MiB" if len(data) > cap else data
+        return f"larger than {cap_mb} MiB" if len(data) > cap else data
 
     return read
 
 
+def kept_name(name: str, keep: tuple[str, ...]) -> str:
+    """The name in `keep` that file `name` stands for: itself, or an LMS's renamed copy of it
+    (Canvas: `model-1.safetensors` for a second `model.safetensors`); "" for none."""
+    base = PurePosixPath(name).name
+    for wanted in keep:
+        w = PurePosixPath(wanted)
+        if base == wanted or re.fullmatch(re.escape(w.stem) + r"-\d+" + re.escape(w.suffix), base):
+            return wanted
+    return ""
+
+
 # --------------------------------------------------------------------------- choosing
+
+
+def _kept_files(files: list[Found]) -> tuple[KeptFile, ...]:
+    """One file per kept name: the exact name if it is there, else the copy with the highest suffix."""
+    chosen: dict[str, Found] = {}
+    for f in files:
+        if not f.keep:
+            continue
+        old = chosen.get(f.keep)
+        if old is None or (PurePosixPath(old.name).name != f.keep and _suffix(f.name) > _suffix(old.name)) \
+                or PurePosixPath(f.name).name == f.keep:
+            chosen[f.keep] = f
+    return tuple(KeptFile(k, f.source, f.size, f.reader) for k, f in sorted(chosen.items()))
+
+
+def _suffix(name: str) -> int:
+    m = re.search(r"-(\d+)\.[^.]*$", PurePosixPath(name).name)
+    return int(m.group(1)) if m else 0
 
 
 def _base(name: str) -> str:
@@ -442,11 +492,11 @@ def _base(name: str) -> str:
 def _pick(student: str, files: list[Found], assignment: str, intake: Intake) -> Picked | None:
     notebooks = [f for f in files if f.data is not None]
     for f in files:
-        if f.data is None:
+        if f.data is None and not f.keep:
             intake.skipped.append(f"{one_line(f.source)}: skipped: not a notebook (student {one_line(student)})")
     first = files[0]
     common = dict(late_flag=any(f.late_flag for f in files), submitted_at=first.submitted_at,
-                  person=first.person)
+                  person=first.person, files=_kept_files(files))
     if not notebooks:
         listed = ", ".join(one_line(f.name, 60) for f in files[:5])
         marker = hashlib.sha256(("no-notebook\0" + "\0".join(sorted(f.source for f in files))).encode()).hexdigest()

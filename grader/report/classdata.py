@@ -131,6 +131,8 @@ class ClassReport:
     accuracy: tuple[Accuracy, ...]
     feedback: dict[str, str] = field(default_factory=dict)  # student -> feedback page path
     manual: tuple[ManualStats, ...] = ()  # the written and figure questions, in notebook order
+    #: An assignment with [model]: its leaderboard (grader.report.leaderboard.to_json), else None.
+    leaderboard: dict[str, Any] | None = None
 
     @property
     def mean(self) -> float | None:
