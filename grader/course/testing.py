@@ -189,6 +189,15 @@ def numeric_gradient(
     return grad
 
 
+def assert_depends(numeric: np.ndarray, name: str) -> None:
+    """Fail unless a numeric gradient has a non-zero entry: checking a backward against the
+    numeric gradient of the student's own forward means nothing when that forward ignores its
+    input (functions that return zeros agree with themselves)."""
+    assert np.any(np.asarray(numeric) != 0), (
+        f"{name}: the numeric gradient of your forward is all zeros (its output does not change with "
+        "this input), so the backward cannot be checked against it")
+
+
 def _is_numeric(v: Any) -> bool:
     if isinstance(v, (bool, int, float, complex, np.number, np.bool_)):
         return True
