@@ -31,7 +31,12 @@ def _fmt_num(v: Any) -> str:
 
 
 def rel_error(actual: Any, expected: Any) -> float:
-    """Largest CS231n-style relative error between two arrays (or scalars)."""
+    """Largest CS231n-style relative error between two arrays (or scalars).
+
+    An `actual` with more elements than `expected` is refused before it is converted: a
+    student's huge array is never widened to float64 (AssertionError)."""
+    if np.size(actual) > np.size(expected):
+        raise AssertionError(f"shape {np.shape(actual)}, expected {np.shape(expected)}")
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     return float(np.max(np.abs(a - e) / np.maximum(1e-8, np.abs(a) + np.abs(e)), initial=0.0))
@@ -93,6 +98,21 @@ def assert_close(
             f"{name}: max relative error {rel[idx]:.1e}{where} (tolerance {rtol:.0e}); "
             f"expected {_fmt_num(e[idx])}, got {_fmt_num(a[idx])}"
         )
+
+
+def as_float64(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """A student's `value` as a float64 array of `shape`, or AssertionError naming `name`.
+
+    Its type and shape are checked before any conversion, so a huge answer is refused as it is,
+    never widened first (a 512 MiB int8 array is 4 GiB of float64).
+    """
+    if value is None or isinstance(value, (str, bytes, dict)) or not _is_numeric(value):
+        raise AssertionError(f"{name}: expected a number or an array of shape {tuple(shape)}, got {_describe(value)}")
+    if np.shape(value) != tuple(shape):
+        raise AssertionError(f"{name}: shape {np.shape(value)}, expected {tuple(shape)}")
+    if np.iscomplexobj(value):
+        raise AssertionError(f"{name}: complex, expected real numbers")
+    return np.asarray(value, dtype=np.float64)
 
 
 def _state_array(value: Any) -> np.ndarray:
@@ -177,9 +197,9 @@ def numeric_gradient(
         ix = it.multi_index
         old = x[ix]
         x[ix] = old + h
-        pos = np.asarray(f(x), dtype=np.float64)
+        pos = _output(f(x), df)
         x[ix] = old - h
-        neg = np.asarray(f(x), dtype=np.float64)
+        neg = _output(f(x), df)
         x[ix] = old
         if df is None:
             grad[ix] = float(pos - neg) / (2 * h)
@@ -187,6 +207,15 @@ def numeric_gradient(
             grad[ix] = float(np.sum((pos - neg) * df)) / (2 * h)
         it.iternext()
     return grad
+
+
+def _output(value: Any, df: Any) -> np.ndarray:
+    """The forward's output in numeric_gradient: the shape of `df` (a scalar without one), checked
+    before it is converted to float64."""
+    name = "the forward's output (numeric gradient)"
+    if df is None:  # a scalar loss; a one-element array is accepted as before
+        return as_float64(value, np.shape(value) if np.size(value) == 1 else (), name)
+    return as_float64(value, np.shape(df), name)
 
 
 def assert_depends(numeric: np.ndarray, name: str) -> None:

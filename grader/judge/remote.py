@@ -184,17 +184,20 @@ def _exchange(session: WorkerSession, header: dict, arrays: list, label: str) ->
     try:
         ok = require(reply, "ok", bool)
         if not ok:
-            _raise_student(reply, label)
+            _raise_student(session, reply, label)
     except BadReply as e:
         session._kill(f"malformed reply: {e}")
         raise WorkerLost(f"{label}: the notebook's process sent a malformed reply") from None
     return reply, out, gen
 
 
-def _raise_student(reply: dict, label: str) -> None:
+def _raise_student(session: WorkerSession, reply: dict, label: str) -> None:
     err = require(reply, "error", dict)
     message = str(err.get("message", "an exception"))[:500]
-    cell = err.get("cell") if type(err.get("cell")) is int else None
+    cell = err.get("cell")
+    # a cell number means one of the notebook's code cells, nothing else: a forged reply's
+    # 3,779-digit `cell` would otherwise carry data past the held-out message budget
+    cell = cell if type(cell) is int and cell in {c.index for c in session.cells} else None
     where = f" (cell {cell})" if cell is not None else ""
     if reply.get("timeout") is True:
         raise WorkerLost(f"{label} ran past its time limit and was interrupted{where}")

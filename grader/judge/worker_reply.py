@@ -210,6 +210,8 @@ def _decode(value: Any, arrays: list[np.ndarray], make_handle: Callable[[int, st
         idx = value.get("$nd", value.get("$np"))
         if type(idx) is not int or not 0 <= idx < len(arrays):
             raise BadReply("array reference out of range")
+        if "$np" in value and arrays[idx].ndim != 0:  # a numpy scalar travels as a 0-d array
+            raise BadReply("a numpy scalar that is not 0-d")
         return arrays[idx] if "$nd" in value else arrays[idx][()]
     if "$tuple" in value and isinstance(value["$tuple"], list):
         return tuple(_decode(v, arrays, make_handle, depth + 1) for v in value["$tuple"])
