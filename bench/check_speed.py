@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_NOTEBOOK = REPO / "assignments" / "backprop" / "solution.ipynb"
@@ -270,6 +271,15 @@ def stage_times(notebook: Path) -> None:
 # --------------------------------------------------------------------------- main
 
 
+def finish(report: dict, out: Path, show: Callable[[dict], None]) -> int:
+    """Print `report` with `show` and write it to `out` as JSON (the bench scripts' last step)."""
+    show(report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="timed runs per command (default 10)")
@@ -295,12 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    report = benchmark(notebook, args.runs, args.warmup)
-    print_report(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    return finish(benchmark(notebook, args.runs, args.warmup), args.out, print_report)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_speed import REPO, clean_env, grade_argv, run_once  # noqa: E402
+from check_speed import REPO, clean_env, finish, grade_argv, run_once  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "check_tiny.json"
 TARGET_SECONDS = 0.5
@@ -207,12 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    report = benchmark(args.runs, args.warmup, args.checkout.resolve() if args.checkout else None)
-    print_report(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    return finish(benchmark(args.runs, args.warmup, args.checkout.resolve() if args.checkout else None), args.out,
+                  print_report)
 
 
 if __name__ == "__main__":

@@ -14,19 +14,11 @@ from pathlib import Path
 import click
 
 from grader import __version__
+from grader.commands import batch as _batch
+from grader.commands import lms as _lms
+from grader.commands import report as _report
+from grader.commands.common import course_option, fail, gpus_option, limit_option, parse_limit, sandbox_option
 from grader.textsafe import one_line
-
-EXIT_BAD_INPUT = 2
-
-_course_option = click.option(
-    "--course", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Course folder holding assignments/ and reference/ (default: $DLGRADE_COURSE, "
-         "then the installed copy, then this checkout).")
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {one_line(message, 1000)}", err=True)  # messages quote paths and notebook text
-    sys.exit(EXIT_BAD_INPUT)
 
 
 class _Progress:
@@ -61,7 +53,7 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
     except BadInput as e:
         if fmt == "prairielearn":
             _prairielearn_ungradable(str(e), out or notebook.parent / f"{notebook.stem}-{mode}", as_json)
-        _fail(str(e))
+        fail(str(e))
     if limit:
         import dataclasses
 
@@ -79,7 +71,7 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
     except BadInput as e:
         if fmt == "prairielearn":
             _prairielearn_ungradable(str(e), out, as_json)
-        _fail(str(e))
+        fail(str(e))
     progress.done()
     try:
         from grader.outputs import ensure_dir, refuse_links
@@ -96,7 +88,7 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
 
             pl_path = prairielearn.write(out, pl_data := prairielearn.results_json(result))
     except OSError as e:
-        _fail(f"cannot write results to {out}: {e.strerror or e}")
+        fail(f"cannot write results to {out}: {e.strerror or e}")
     if as_json:
         click.echo(json.dumps(pl_data if fmt == "prairielearn" else result.to_json(), indent=2))
         return
@@ -156,18 +148,14 @@ def _override_limits(limits, items: tuple[str, ...]):  # noqa: ANN001, ANN202
 
     table: dict = dataclasses.asdict(limits)
     for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in table:
-            _fail(f"--limit {item!r}: expected KEY=VALUE with KEY one of {', '.join(table)}")
-        try:
-            table[key] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
-        except ValueError:
-            _fail(f"--limit {item!r}: {value!r} is not a number")
+        key = item.partition("=")[0].strip().replace("-", "_")
+        if "=" not in item or key not in table:
+            fail(f"--limit {item!r}: expected KEY=VALUE with KEY one of {', '.join(table)}")
+        table[key] = parse_limit(item)[1]
     try:
         return _limits(table)
     except Exception as e:  # assignment._Bad: the same message as for assignment.toml
-        _fail(f"--limit: {e}")
+        fail(f"--limit: {e}")
 
 
 def _terminate_cleanly() -> None:
@@ -184,17 +172,13 @@ def _terminate_cleanly() -> None:
 
 
 def _grade_options(f):  # noqa: ANN001, ANN201
-    f = click.option("--limit", "limit", multiple=True, metavar="KEY=VALUE",
-                     help="Override one of the assignment's [limits], e.g. --limit memory_mb=4096 "
-                          "(repeatable).")(f)
-    f = click.option("--gpus", default=None, metavar="all|N|IDS",
-                     help="GPUs the notebook may use: all, a count (2) or device ids (0,1). "
-                          "Used when the assignment has gpu = optional or required.")(f)
+    f = limit_option("memory_mb=4096")(f)
+    f = gpus_option("GPUs the notebook may use: all, a count (2) or device ids (0,1). "
+                    "Used when the assignment has gpu = optional or required.")(f)
     f = click.option("--instructor", is_flag=True,
                      help="Show every test message in the feedback, whatever its visibility.")(f)
-    f = _course_option(f)
-    f = click.option("--sandbox", type=click.Choice(["process", "docker"]), default="process",
-                     show_default=True, help="Where the notebook runs.")(f)
+    f = course_option(f)
+    f = sandbox_option("Where the notebook runs.")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout.")(f)
     f = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Folder for result.json and feedback.html (default: next to the notebook).")(f)
@@ -232,7 +216,7 @@ def check(notebook: Path, assignment: str | None, out: Path | None, as_json: boo
 @main.command()
 @click.argument("assignment")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("data"))
-@_course_option
+@course_option
 def data(assignment: str, directory: Path, course: Path | None) -> None:
     """Write ASSIGNMENT's public data files into DIRECTORY (default ./data) for local Jupyter."""
     from grader.course import datasets
@@ -241,7 +225,7 @@ def data(assignment: str, directory: Path, course: Path | None) -> None:
     try:
         spec = load_assignment(assignment, course)
     except AssignmentError as e:
-        _fail(str(e))
+        fail(str(e))
     for path in datasets.write_public(spec.datasets, directory, spec.public_files):
         click.echo(str(path))
 
@@ -261,15 +245,15 @@ def assign(solution: Path, out: Path | None, assignment: str | None) -> None:
     try:
         assign_file(solution, out, assignment)
     except (BadNotebook, AssignError) as e:
-        _fail(str(e))
+        fail(str(e))
     except OSError as e:
-        _fail(f"cannot write {out}: {e.strerror or e}")
+        fail(f"cannot write {out}: {e.strerror or e}")
     click.echo(str(out))
 
 
 @main.command()
 @click.argument("assignments", nargs=-1)
-@_course_option
+@course_option
 def validate(assignments: tuple[str, ...], course: Path | None) -> None:
     """Check ASSIGNMENTS (default: all): lint the tests, grade the solution and the starter.
 
@@ -281,7 +265,7 @@ def validate(assignments: tuple[str, ...], course: Path | None) -> None:
     try:
         specs = [load_assignment(a, course) for a in assignments] or list_assignments(course)
     except AssignmentError as e:
-        _fail(str(e))
+        fail(str(e))
     problems = 0
     for spec in specs:
         click.echo(f"Validating '{spec.id}'", err=True)
@@ -298,7 +282,7 @@ def validate(assignments: tuple[str, ...], course: Path | None) -> None:
 
 
 @main.command(name="list")
-@_course_option
+@course_option
 def list_(course: Path | None) -> None:
     """List the assignments with their points, test counts and GPU needs."""
     from grader.authoring.validate import summarize
@@ -307,7 +291,7 @@ def list_(course: Path | None) -> None:
     try:
         specs = list_assignments(course)
     except AssignmentError as e:
-        _fail(str(e))
+        fail(str(e))
     for spec in specs:
         s = summarize(spec)  # read from the test files (ast); nothing runs
         about = "" if s.exact else "; at least: some parametrize cases are not static"
@@ -339,8 +323,7 @@ def sandbox_build(gpu: bool, base_image: str | None, tag: str | None) -> None:
     try:
         name, image_id = build(gpu=gpu, base_image=base_image, tag=tag, log=lambda m: click.echo(m, err=True))
     except SandboxError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
+        fail(str(e), code=1)
     click.echo(f"Built {name} ({image_id}) in {time.monotonic() - started:.0f} s")
 
 
@@ -355,32 +338,16 @@ def sandbox_prune(everything: bool) -> None:
     try:
         removed = prune(everything=everything)
     except SandboxError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
+        fail(str(e), code=1)
     for name in removed:
         click.echo(f"removed {name}")
     click.echo(f"Removed {len(removed)} container(s)")
 
 
-# grade batch, override, extension, status, export (grader/batch/commands.py imports only click).
-from grader.batch.commands import register as _register_batch  # noqa: E402
-
-_register_batch(main)
-
-# grade gradescope/prairielearn build, feedback, push canvas (grader/lms/commands.py imports only click).
-from grader.lms.commands import register as _register_lms  # noqa: E402
-
-_register_lms(main)
-
-
-def _add_report_commands() -> None:
-    from grader.report.cli import report, similarity  # click only; the work imports lazily
-
-    main.add_command(report)
-    main.add_command(similarity)
-
-
-_add_report_commands()
+# The other command groups (grader/commands/: batch, lms, report).
+_batch.register(main)
+_lms.register(main)
+_report.register(main)
 
 
 if __name__ == "__main__":

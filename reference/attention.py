@@ -28,8 +28,7 @@ new `head`; `finetune` trains the head with SGD (momentum 0.9) in batches from
 `torch.randperm(n, generator=torch.Generator().manual_seed(seed))`, with the frozen encoder in
 eval() mode (its dropout off), so the same seed and start give the same head.
 
-The solution notebook (assignments/attention/solution.ipynb) holds the same functions on purpose:
-this module is the judge's own independent copy, and the tests never read the notebook's.
+The judge's own copy of what assignments/attention/solution.ipynb holds; tests never read the notebook's.
 """
 
 from __future__ import annotations

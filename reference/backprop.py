@@ -22,26 +22,15 @@ Conventions (the tests rely on them):
 
 Tests use this module as the `reference` fixture; it is checked against torch elsewhere.
 
-The solution notebook (assignments/backprop/solution.ipynb) holds the same functions on purpose:
-this module is the judge's own independent copy, and the tests never read the notebook's.
+The judge's own copy of what assignments/backprop/solution.ipynb holds; tests never read the notebook's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "affine_forward",
-    "affine_backward",
-    "relu_forward",
-    "relu_backward",
-    "sigmoid_forward",
-    "sigmoid_backward",
-    "tanh_forward",
-    "tanh_backward",
-    "softmax_loss",
-    "TwoLayerNet",
-]
+__all__ = ["affine_forward", "affine_backward", "relu_forward", "relu_backward", "sigmoid_forward",
+           "sigmoid_backward", "tanh_forward", "tanh_backward", "softmax_loss", "TwoLayerNet"]
 
 
 # ----------------------------------------------------------------------------- affine

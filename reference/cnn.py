@@ -21,21 +21,15 @@ Conventions (the tests rely on them; they are PyTorch's):
 Tests compare students' code with `torch.nn.functional` in float64; this module is checked
 against torch in tests/test_cnn_variants.py.
 
-The solution notebook (assignments/cnn/solution.ipynb) holds the same functions on purpose:
-this module is the judge's own independent copy, and the tests never read the notebook's.
+The judge's own copy of what assignments/cnn/solution.ipynb holds; tests never read the notebook's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "conv_output_size",
-    "conv_forward_naive",
-    "conv_backward_naive",
-    "max_pool_forward_naive",
-    "max_pool_backward_naive",
-]
+__all__ = ["conv_output_size", "conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
+           "max_pool_backward_naive"]
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:

@@ -19,8 +19,7 @@ Fine-tuning conventions (the hidden tests rely on them):
 * batches come from `torch.randperm(n, generator=torch.Generator().manual_seed(seed))`, so a
   given seed gives the same model.
 
-The solution notebook (assignments/finetune/solution.ipynb) holds the same functions on purpose:
-this module is the judge's own independent copy, and the tests never read the notebook's.
+The judge's own copy of what assignments/finetune/solution.ipynb holds; tests never read the notebook's.
 """
 
 from __future__ import annotations

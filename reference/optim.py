@@ -29,8 +29,7 @@ learning-rate experiment as the judge re-runs it: the backprop assignment's TwoL
 trained with a given update rule at each rate; a rate's result is its last epoch's mean
 training loss, and it diverged when that is not finite or above the untrained net's loss.
 
-The solution notebook (assignments/optim/solution.ipynb) holds the same functions on purpose:
-this module is the judge's own independent copy, and the tests never read the notebook's.
+The judge's own copy of what assignments/optim/solution.ipynb holds; tests never read the notebook's.
 """
 
 from __future__ import annotations
@@ -40,19 +39,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = [
-    "sgd",
-    "sgd_momentum",
-    "rmsprop",
-    "adam",
-    "minibatches",
-    "TwoLayerNet",
-    "train",
-    "train_flat",
-    "run_sweep",
-    "diverged",
-    "sweep_conclusions",
-]
+__all__ = ["sgd", "sgd_momentum", "rmsprop", "adam", "minibatches", "TwoLayerNet", "train", "train_flat",
+           "run_sweep", "diverged", "sweep_conclusions"]
 
 
 # ----------------------------------------------------------------------------- update rules

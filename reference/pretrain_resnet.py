@@ -24,15 +24,12 @@ PARTIAL_RTOL (tests/test_finetune_checkpoint.py). A full run takes about a minut
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import io
-import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,36 +47,18 @@ PARTIAL_STATE = HERE.parent / "tests" / "data" / f"resnet_digits04_{PARTIAL_EPOC
 PARTIAL_RTOL = 5e-5
 
 
+_spec = importlib.util.spec_from_file_location("dlgrade_reference_pretrain_common", HERE / "pretrain_common.py")
+common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(common)
+
+
 def _finetune_module():
-    spec = importlib.util.spec_from_file_location("dlgrade_reference_finetune_pretrain", HERE / "finetune.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return common.load_sibling("finetune.py", "dlgrade_reference_finetune_pretrain")
 
 
 def source_data() -> tuple[torch.Tensor, torch.Tensor]:
     """The digits 0-4 of the `digits` training split, as (N, 1, 8, 8) float32 images and labels."""
-    from grader.course import datasets
-
-    split = datasets.load("digits")
-    keep = split.y_train < 5
-    X = np.asarray(split.X_train[keep], dtype=np.float32).reshape(-1, 1, 8, 8)
-    return torch.from_numpy(X), torch.from_numpy(split.y_train[keep].astype(np.int64))
-
-
-def random_shift(x: torch.Tensor, generator: torch.Generator, k: int) -> torch.Tensor:
-    """Each image moved by (dy, dx) in [-k, k]^2, zeros shifted in."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (k, k, k, k))
-    dy = torch.randint(0, 2 * k + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * k + 1, (n,), generator=generator)
-    out = torch.empty_like(x)
-    for a in range(2 * k + 1):
-        for b in range(2 * k + 1):
-            sel = (dy == a) & (dx == b)
-            if sel.any():
-                out[sel] = padded[sel, :, a:a + h, b:b + w]
-    return out
+    return common.digits04((1, 8, 8))
 
 
 def _features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -94,73 +73,26 @@ def pretrain(epochs: int | None = None, settings: dict | None = None) -> dict[st
     epochs = s["epochs"] if epochs is None else epochs
     ref = _finetune_module()
     X, y = source_data()
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
+    with common.one_thread(deterministic=True):
         torch.manual_seed(s["seed"])
         model = ref.CompactResNet(num_classes=5)
         decoder = nn.Linear(model.fc.in_features, 64)
         optimizer = torch.optim.Adam([*model.parameters(), *decoder.parameters()], lr=s["lr"],
                                      weight_decay=s["weight_decay"])
-        generator = torch.Generator().manual_seed(s["seed"])
-        model.train()
-        for _ in range(epochs):
-            for idx in torch.randperm(len(X), generator=generator).split(s["batch_size"]):
-                xb = random_shift(X[idx], generator, s["max_shift"])
-                features = _features(model, xb)
-                loss = F.cross_entropy(model.fc(features), y[idx])
-                loss = loss + s["recon_weight"] * F.mse_loss(decoder(features), xb.flatten(1))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        model.eval()
-        return {k: v.detach().clone() for k, v in model.state_dict().items()}
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
+
+        def batch_loss(idx: torch.Tensor, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+            features = _features(model, xb)
+            loss = F.cross_entropy(model.fc(features), y[idx])
+            return loss + s["recon_weight"] * F.mse_loss(decoder(features), xb.flatten(1))
+
+        return common.train(model, optimizer, X, s, epochs, batch_loss)
 
 
-def serialize(state: dict[str, torch.Tensor]) -> bytes:
-    """torch.save's bytes for a state_dict (deterministic for the same tensors)."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def recorded_partial_state() -> dict[str, torch.Tensor]:
-    """The recorded state after the first PARTIAL_EPOCHS epochs (checked against its sha256)."""
-    if not PARTIAL_STATE.is_file():
-        raise AssertionError(f"{PARTIAL_STATE} is missing: it ships in the source checkout (tests/data/), "
-                             "not in the wheel")
-    data = PARTIAL_STATE.read_bytes()
-    want = _finetune_module().recorded()["partial"]["sha256"]
-    if sha256(data) != want:
-        raise AssertionError(f"{PARTIAL_STATE.name} does not match pretrained.json's partial sha256 "
-                             f"{want[:16]}...: rerun reference/pretrain_resnet.py")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-
-
-def check_partial(state: dict[str, torch.Tensor] | None = None, rtol: float = PARTIAL_RTOL) -> tuple[str, float]:
-    """Re-run the first PARTIAL_EPOCHS epochs (or take `state`) and compare them with the recorded
-    state, per tensor within `rtol`; returns (worst tensor, its relative error), raises
-    AssertionError naming the worst tensor when one is beyond `rtol`."""
-    from grader.course.testing import assert_states_close
-
-    record = _finetune_module().recorded()
-    if record["torch"].split("+")[0] != torch.__version__.split("+")[0]:  # "2.13.0+cpu" == "2.13.0"
-        raise AssertionError(f"the checkpoint was made with torch {record['torch']}, this is {torch.__version__}: "
-                             "rerun reference/pretrain_resnet.py and commit the new checkpoint")
-    if record["settings"] != SETTINGS or record["partial"]["epochs"] != PARTIAL_EPOCHS:
-        raise AssertionError("reference/pretrain_resnet.py's SETTINGS differ from pretrained.json's: "
-                             "rerun it and commit the new checkpoint")
-    state = pretrain(PARTIAL_EPOCHS) if state is None else state
-    return assert_states_close(state, recorded_partial_state(), rtol=rtol,
-                               name=f"the first {PARTIAL_EPOCHS} epochs of reference/pretrain_resnet.py")
+#: recorded_partial_state(): the state after the first PARTIAL_EPOCHS epochs, checked against its
+#: sha256; check_partial(state=None, rtol=PARTIAL_RTOL): a re-run of them compared with it.
+recorded_partial_state, check_partial = common.partial_checks(
+    "pretrain_resnet.py", SETTINGS, PARTIAL_EPOCHS, PARTIAL_STATE, PARTIAL_RTOL, lambda: _finetune_module().recorded(),
+    lambda epochs: pretrain(epochs))
 
 
 #: What a fresh full run's features must reach. A full run is chaotic in the rounding: on
@@ -183,15 +115,11 @@ def transfer_quality(state: dict[str, torch.Tensor]) -> tuple[float, float]:
     source = digits.y_heldout < 5
     source_acc = ref.accuracy(model, digits.X_heldout[source], digits.y_heldout[source])
     few = datasets.load("digits59_few")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with common.one_thread():
         torch.manual_seed(ref.BUDGET["seed"])
         model = ref.prepare_for_finetuning(model, 5)
         ref.finetune(model, ref.images(few.X_train), few.y_train,
                      **{k: ref.BUDGET[k] for k in ("epochs", "lr", "batch_size", "seed")})
-    finally:
-        torch.set_num_threads(threads)
     return source_acc, ref.accuracy(model, few.X_heldout, few.y_heldout)
 
 
@@ -208,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     if args.check or args.check_partial:
         state = pretrain(PARTIAL_EPOCHS)
-        digest = sha256(serialize(state))[:16]
+        digest = common.sha256(common.serialize(state))[:16]
         try:
             worst, error = check_partial(state)
         except AssertionError as e:
@@ -220,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.check_partial:
             return 0
     partial_state = pretrain(PARTIAL_EPOCHS) if not args.check else None
-    data = serialize(pretrain())
+    data = common.serialize(pretrain())
     seconds = time.monotonic() - started
     if args.check:
-        same = sha256(data) == ref.recorded()["sha256"]
+        same = common.sha256(data) == ref.recorded()["sha256"]
         fresh = transfer_quality(torch.load(io.BytesIO(data), weights_only=True))
         shipped = transfer_quality(ref.load_checkpoint())
         print(f"the full run {'gives the shipped bytes' if same else 'differs from the shipped bytes (another CPU?)'}"
@@ -233,30 +161,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: the fresh run's features are worse than {QUALITY}", file=sys.stderr)
             return 1
         return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(data)
-    partial_data = serialize(partial_state)
-    if args.out == ref.CHECKPOINT:
-        PARTIAL_STATE.parent.mkdir(parents=True, exist_ok=True)
-        PARTIAL_STATE.write_bytes(partial_data)
-    partial = sha256(partial_data)
+    partial_data = common.write_checkpoint(args.out, data, partial_state, ref.CHECKPOINT, PARTIAL_STATE)
+    partial = common.sha256(partial_data)
     record = {
-        "file": args.out.relative_to(ref.RECORD.parent).as_posix() if args.out.is_relative_to(ref.RECORD.parent)
-        else str(args.out),
-        "sha256": sha256(data),
+        "file": common.record_file(args.out, ref.RECORD),
+        "sha256": common.sha256(data),
         "bytes": len(data),
         "made_by": "reference/pretrain_resnet.py",
         "model": "CompactResNet(num_classes=5), reference/finetune.py",
-        "source": "digits training split (grader/course/datasets.py), labels 0-4",
+        "source": common.SOURCE,
         "settings": SETTINGS,
         "partial": {"epochs": PARTIAL_EPOCHS, "sha256": partial,
                     "state": PARTIAL_STATE.relative_to(HERE.parent).as_posix(), "rtol": PARTIAL_RTOL},
         "torch": torch.__version__,
         "seconds": round(seconds, 1),
     }
-    if args.out == ref.CHECKPOINT:
-        ref.RECORD.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} ({len(data)} bytes, sha256 {record['sha256'][:16]}..., {seconds:.0f} s)")
+    common.write_record(record, args.out, ref.CHECKPOINT, ref.RECORD, seconds)
     return 0
 
 

@@ -28,15 +28,11 @@ pretrained.json also records the checkpoint's sha256: the shipped bytes are chec
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
-import io
-import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,36 +52,18 @@ PARTIAL_RTOL = 1e-5
 QUALITY_TOL = 0.03
 
 
-def _reference():
-    spec = importlib.util.spec_from_file_location("dlgrade_reference_attention_pretrain", HERE / "attention.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_spec = importlib.util.spec_from_file_location("dlgrade_reference_pretrain_common", HERE / "pretrain_common.py")
+common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(common)
 
 
 def source_data() -> tuple[torch.Tensor, torch.Tensor]:
     """The digits 0-4 of the `digits` training split, as (N, 8, 8) float32 sequences and labels."""
-    from grader.course import datasets
-
-    split = datasets.load("digits")
-    keep = split.y_train < 5
-    X = np.asarray(split.X_train[keep], dtype=np.float32).reshape(-1, 8, 8)
-    return torch.from_numpy(X), torch.from_numpy(split.y_train[keep].astype(np.int64))
+    return common.digits04((8, 8))
 
 
-def random_shift(x: torch.Tensor, generator: torch.Generator, k: int) -> torch.Tensor:
-    """Each (8, 8) image moved by (dy, dx) in [-k, k]^2, zeros shifted in."""
-    n, h, w = x.shape
-    padded = F.pad(x, (k, k, k, k))
-    dy = torch.randint(0, 2 * k + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * k + 1, (n,), generator=generator)
-    out = torch.empty_like(x)
-    for a in range(2 * k + 1):
-        for b in range(2 * k + 1):
-            sel = (dy == a) & (dx == b)
-            if sel.any():
-                out[sel] = padded[sel, a:a + h, b:b + w]
-    return out
+def _reference():
+    return common.load_sibling("attention.py", "dlgrade_reference_attention_pretrain")
 
 
 def _drop_key_bias_gradients(model: nn.Module) -> None:
@@ -109,78 +87,30 @@ def pretrain(epochs: int | None = None, settings: dict | None = None) -> dict[st
     epochs = s["epochs"] if epochs is None else epochs
     ref = _reference()
     X, y = source_data()
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
+    with common.one_thread(deterministic=True):
         torch.manual_seed(s["seed"])
         model = ref.RowTransformer(num_classes=5)
         decoder = nn.Linear(model.head.in_features, X.shape[2])
         optimizer = torch.optim.AdamW([*model.parameters(), *decoder.parameters()], lr=s["lr"],
                                       weight_decay=s["weight_decay"])
-        generator = torch.Generator().manual_seed(s["seed"])
-        model.train()
         rows = X.shape[1]
-        for _ in range(epochs):
-            for idx in torch.randperm(len(X), generator=generator).split(s["batch_size"]):
-                xb = random_shift(X[idx], generator, s["max_shift"])
-                masked = torch.rand(len(idx), rows, generator=generator).argsort(dim=1)[:, :s["masked_rows"]]
-                hide = torch.zeros(len(idx), rows, dtype=torch.bool).scatter_(1, masked, True)
-                hidden = model.encoder(model.tokens(xb.masked_fill(hide[:, :, None], 0.0)))
-                loss = F.cross_entropy(model.head(model.norm(hidden[:, 0])), y[idx])
-                recon = decoder(hidden[:, 1:][hide])
-                loss = loss + s["recon_weight"] * F.mse_loss(recon, xb[hide])
-                optimizer.zero_grad()
-                loss.backward()
-                _drop_key_bias_gradients(model)
-                optimizer.step()
-        model.eval()
-        return {k: v.detach().clone() for k, v in model.state_dict().items()}
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
+
+        def batch_loss(idx: torch.Tensor, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+            masked = torch.rand(len(idx), rows, generator=generator).argsort(dim=1)[:, :s["masked_rows"]]
+            hide = torch.zeros(len(idx), rows, dtype=torch.bool).scatter_(1, masked, True)
+            hidden = model.encoder(model.tokens(xb.masked_fill(hide[:, :, None], 0.0)))
+            loss = F.cross_entropy(model.head(model.norm(hidden[:, 0])), y[idx])
+            recon = decoder(hidden[:, 1:][hide])
+            return loss + s["recon_weight"] * F.mse_loss(recon, xb[hide])
+
+        return common.train(model, optimizer, X, s, epochs, batch_loss, lambda: _drop_key_bias_gradients(model))
 
 
-def serialize(state: dict[str, torch.Tensor]) -> bytes:
-    """torch.save's bytes for a state_dict."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def recorded_partial_state() -> dict[str, torch.Tensor]:
-    """The recorded state after the first PARTIAL_EPOCHS epochs (checked against its sha256)."""
-    if not PARTIAL_STATE.is_file():
-        raise AssertionError(f"{PARTIAL_STATE} is missing: it ships in the source checkout (tests/data/), "
-                             "not in the wheel")
-    data = PARTIAL_STATE.read_bytes()
-    want = _reference().recorded()["partial"]["sha256"]
-    if sha256(data) != want:
-        raise AssertionError(f"{PARTIAL_STATE.name} does not match pretrained.json's partial sha256 "
-                             f"{want[:16]}...: rerun reference/pretrain_transformer.py")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-
-
-def check_partial(state: dict[str, torch.Tensor] | None = None, rtol: float = PARTIAL_RTOL) -> tuple[str, float]:
-    """Re-run the first PARTIAL_EPOCHS epochs (or take `state`) and compare them with the recorded
-    state per tensor within `rtol`; returns (worst tensor, its relative error) and raises
-    AssertionError naming the worst tensor when one is beyond `rtol`."""
-    from grader.course.testing import assert_states_close
-
-    record = _reference().recorded()
-    if record["torch"].split("+")[0] != torch.__version__.split("+")[0]:  # "2.13.0+cpu" == "2.13.0"
-        raise AssertionError(f"the checkpoint was made with torch {record['torch']}, this is {torch.__version__}: "
-                             "rerun reference/pretrain_transformer.py and commit the new checkpoint")
-    if record["settings"] != SETTINGS or record["partial"]["epochs"] != PARTIAL_EPOCHS:
-        raise AssertionError("reference/pretrain_transformer.py's SETTINGS differ from pretrained.json's: "
-                             "rerun it and commit the new checkpoint")
-    state = pretrain(PARTIAL_EPOCHS) if state is None else state
-    return assert_states_close(state, recorded_partial_state(), rtol=rtol,
-                               name=f"the first {PARTIAL_EPOCHS} epochs of reference/pretrain_transformer.py")
+#: recorded_partial_state(): the state after the first PARTIAL_EPOCHS epochs, checked against its
+#: sha256; check_partial(state=None, rtol=PARTIAL_RTOL): a re-run of them compared with it.
+recorded_partial_state, check_partial = common.partial_checks(
+    "pretrain_transformer.py", SETTINGS, PARTIAL_EPOCHS, PARTIAL_STATE, PARTIAL_RTOL, lambda: _reference().recorded(),
+    lambda epochs: pretrain(epochs))
 
 
 def quality(state: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -195,14 +125,10 @@ def quality(state: dict[str, torch.Tensor]) -> dict[str, float]:
     model.load_state_dict(state)
     pretrained = ref.accuracy(model, digits.X_heldout[source], digits.y_heldout[source])
     few = datasets.load("digits59_few")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with common.one_thread():
         torch.manual_seed(ref.BUDGET["seed"])
         model = ref.prepare_for_finetuning(model, 5)
         ref.finetune(model, few.X_train, few.y_train, *(ref.BUDGET[k] for k in ("epochs", "lr", "batch_size", "seed")))
-    finally:
-        torch.set_num_threads(threads)
     return {"digits04": round(pretrained, 4), "digits59_finetuned": round(ref.accuracy(model, few.X_heldout,
                                                                                         few.y_heldout), 4)}
 
@@ -222,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     partial_state = pretrain(PARTIAL_EPOCHS)
     state = pretrain()
-    data = serialize(state)
+    data = common.serialize(state)
     seconds = time.monotonic() - started
     if args.check:
         record = ref.recorded()
@@ -237,31 +163,23 @@ def main(argv: list[str] | None = None) -> int:
         for line in problems[:10]:
             print("  " + line)
         return 0 if not problems else 1
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(data)
-    partial_data = serialize(partial_state)
-    if args.out == ref.CHECKPOINT:
-        PARTIAL_STATE.parent.mkdir(parents=True, exist_ok=True)
-        PARTIAL_STATE.write_bytes(partial_data)
+    partial_data = common.write_checkpoint(args.out, data, partial_state, ref.CHECKPOINT, PARTIAL_STATE)
     record = {
-        "file": args.out.relative_to(ref.RECORD.parent).as_posix() if args.out.is_relative_to(ref.RECORD.parent)
-        else str(args.out),
-        "sha256": sha256(data),
+        "file": common.record_file(args.out, ref.RECORD),
+        "sha256": common.sha256(data),
         "bytes": len(data),
         "made_by": "reference/pretrain_transformer.py",
         "model": "RowTransformer(num_classes=5), reference/attention.py",
-        "source": "digits training split (grader/course/datasets.py), labels 0-4",
+        "source": common.SOURCE,
         "settings": SETTINGS,
         "quality": quality(state),
         "quality_tol": QUALITY_TOL,
-        "partial": {"epochs": PARTIAL_EPOCHS, "rtol": PARTIAL_RTOL, "sha256": sha256(partial_data),
+        "partial": {"epochs": PARTIAL_EPOCHS, "rtol": PARTIAL_RTOL, "sha256": common.sha256(partial_data),
                     "file": PARTIAL_STATE.relative_to(HERE.parent).as_posix()},
         "torch": torch.__version__,
         "seconds": round(seconds, 1),
     }
-    if args.out == ref.CHECKPOINT:
-        ref.RECORD.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} ({len(data)} bytes, sha256 {record['sha256'][:16]}..., {seconds:.0f} s)")
+    common.write_record(record, args.out, ref.CHECKPOINT, ref.RECORD, seconds)
     return 0
 
 

@@ -17,22 +17,15 @@ compare them with `torch.nn.functional.batch_norm` judge-side):
 
 `build_regularized_cnn` is the model the notebook trains on the 8x8 digits.
 
-The solution notebook (assignments/regularization/solution.ipynb) holds the same functions on purpose:
-this module is the judge's own independent copy, and the tests never read the notebook's.
+The judge's own copy of what assignments/regularization/solution.ipynb holds; tests never read the notebook's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "dropout_forward",
-    "dropout_backward",
-    "batchnorm_forward",
-    "batchnorm_backward",
-    "build_regularized_cnn",
-    "images",
-]
+__all__ = ["dropout_forward", "dropout_backward", "batchnorm_forward", "batchnorm_backward",
+           "build_regularized_cnn", "images"]
 
 
 # ----------------------------------------------------------------------------- dropout

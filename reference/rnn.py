@@ -21,25 +21,15 @@ Plain NumPy in float64, CS231n's layout (batch first, weights multiply from the 
   hidden state only), the norm of dL/dx[:, t] for every t: how much of the gradient reaches
   step t from the end of the sequence.
 
-The solution notebook (assignments/rnn/solution.ipynb) holds the same functions on purpose:
-this module is the judge's own independent copy, and the tests never read the notebook's.
+The judge's own copy of what assignments/rnn/solution.ipynb holds; tests never read the notebook's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "sigmoid",
-    "rnn_step_forward",
-    "rnn_step_backward",
-    "rnn_forward",
-    "rnn_backward",
-    "lstm_step_forward",
-    "lstm_step_backward",
-    "clip_grad_norm",
-    "grad_norms_through_time",
-]
+__all__ = ["sigmoid", "rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
+           "lstm_step_forward", "lstm_step_backward", "clip_grad_norm", "grad_norms_through_time"]
 
 
 def sigmoid(x):

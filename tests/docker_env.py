@@ -21,7 +21,7 @@ REQUIRED = os.environ.get("REQUIRE_DOCKER") == "1"
 def unavailable() -> str:
     """Why the docker sandbox cannot run here ("" when it can)."""
     try:
-        from grader.sandbox.docker import check_image, connect, image_name
+        from grader.sandbox.docker_image import check_image, connect, image_name
 
         check_image(connect(timeout=30), image_name())
     except SandboxError as e:
@@ -50,7 +50,7 @@ def require_docker() -> None:
 
 
 def client():
-    from grader.sandbox.docker import connect
+    from grader.sandbox.docker_image import connect
 
     return connect(timeout=60)
 

@@ -27,8 +27,8 @@ SCHEMAS = Path(__file__).parent / "schemas"
 def docker_client():
     """A docker client with the offline base image present, or skip (fail with REQUIRE_DOCKER=1)."""
     try:
-        from grader.sandbox.docker import connect
         from grader.sandbox.docker_build import ensure_base_image
+        from grader.sandbox.docker_image import connect
 
         client = connect(timeout=600)
         ensure_base_image(client, log=lambda m: None)

@@ -21,8 +21,6 @@ Trained floats are not bit-identical across CPUs, so reproduction is checked wit
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -33,45 +31,23 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from pretrained_checks import assert_checkpoint_is_its_record, assert_plain_state_dict, load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = ROOT / "assignments" / "attention"
 
 
-def _module(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def ref():
-    return _module("attention_reference_for_tests", ROOT / "reference" / "attention.py")
-
-
-@pytest.fixture(scope="module")
-def pretrain():
-    return _module("pretrain_transformer_for_tests", ROOT / "reference" / "pretrain_transformer.py")
+    return load_module("attention_reference_for_tests", ROOT / "reference" / "attention.py")
 
 
 def test_checkpoint_matches_its_record(ref):
-    record = ref.recorded()
-    data = ref.CHECKPOINT.read_bytes()
-    assert ASSIGNMENT / record["file"] == ref.CHECKPOINT
-    assert hashlib.sha256(data).hexdigest() == record["sha256"], (
-        "transformer_digits04.pt does not match pretrained.json: rerun reference/pretrain_transformer.py"
-    )
-    assert len(data) == record["bytes"] and len(data) < 512 * 1024, f"{len(data)} bytes"
+    assert_checkpoint_is_its_record(ref, ASSIGNMENT, "pretrain_transformer.py", 512 * 1024)
 
 
 def test_checkpoint_is_a_plain_state_dict(ref):
-    state = torch.load(ref.CHECKPOINT, map_location="cpu", weights_only=True)
-    model = ref.RowTransformer(num_classes=5)
-    assert list(state) == list(model.state_dict())
-    assert all(isinstance(v, torch.Tensor) for v in state.values())
-    assert state["head.weight"].shape == (5, 48)
-    model.load_state_dict(state)  # strict: every name and shape matches
+    assert_plain_state_dict(ref.CHECKPOINT, ref.RowTransformer(num_classes=5), "head.weight", (5, 48))
 
 
 def test_notebook_class_is_the_reference(ref):
@@ -97,6 +73,11 @@ def test_notebook_class_is_the_reference(ref):
 def test_torch_positions_are_the_numpy_formula(ref):
     np.testing.assert_allclose(ref.sinusoidal_positions(9, 48).numpy(), ref.positional_encoding(9, 48),
                                rtol=0, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def pretrain():
+    return load_module("pretrain_transformer_for_tests", ROOT / "reference" / "pretrain_transformer.py")
 
 
 def test_pretrained_features_transfer(ref, pretrain):

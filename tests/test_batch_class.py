@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
+import cli_run
 import pytest
 from batch_class import LIMITS, build_class, write_canvas_roster, write_canvas_zip, write_folder
 
@@ -21,8 +21,7 @@ SUMMARY_KEYS = {"graded", "skipped", "invalid", "error", "missing"}
 
 
 def grade(*args: str, cwd: Path | None = None, timeout: float = 1500) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)
+    return cli_run.grade(*args, cwd=cwd, timeout=timeout)
 
 
 def limit_args() -> list[str]:
@@ -209,19 +208,17 @@ def test_rerun_grades_nothing_and_says_so(klass, canvas):  # noqa: ANN001
 def test_class_report_and_similarity_read_this_class(klass, canvas, tmp_path):  # noqa: ANN001
     """grade report and grade similarity on the generated class's gradebook (docs/reports.md)."""
     _summary, export, _out, db, _zpath, _roster = canvas
-    run = [sys.executable, "-m", "grader.cli"]
-    r = subprocess.run([*run, "report", "backprop", "--db", db, "--format", "json", "-o", str(tmp_path / "r.json")],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = grade("report", "backprop", "--db", db, "--format", "json", "-o", str(tmp_path / "r.json"), cwd=tmp_path,
+              timeout=600)
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     statuses = [s["status"] for s in export["students"]]
     assert report["status_counts"] == {k: statuses.count(k) for k in ("graded", "invalid", "error", "missing")}
     assert report["tests"] and report["tests"][0]["pass_rate"] < 1
-    r = subprocess.run([*run, "report", "backprop", "--db", db, "-o", str(tmp_path / "r.html")],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = grade("report", "backprop", "--db", db, "-o", str(tmp_path / "r.html"), cwd=tmp_path, timeout=600)
     assert r.returncode == 0 and (tmp_path / "r.html").read_text().count("data:image/svg+xml") >= 4
-    r = subprocess.run([*run, "similarity", "backprop", "--db", db, "--format", "json", "-o", str(tmp_path / "s.json")],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = grade("similarity", "backprop", "--db", db, "--format", "json", "-o", str(tmp_path / "s.json"), cwd=tmp_path,
+              timeout=600)
     assert r.returncode == 0, r.stderr
     pairs = json.loads((tmp_path / "s.json").read_text())["pairs"]
     assert pairs and all(0 < p["similarity"] <= 1 for p in pairs)

@@ -14,23 +14,18 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from batch_class import LIMITS, small_class, write_folder
+from cli_run import grade, grade_argv
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = (ROOT / "assignments" / "backprop" / "solution.ipynb").read_bytes()
 LIMIT_ARGS = [x for item in LIMITS for x in ("--limit", item)]
-
-
-def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def _committed(db: Path) -> int:
@@ -52,8 +47,8 @@ def _group_alive(pgid: int) -> bool:
 
 
 def _start(folder: Path, db: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(folder), "--assignment", "backprop",
-                             "-j", "2", "--db", f"sqlite:///{db}", "--out", str(out), "--json", *LIMIT_ARGS],
+    return subprocess.Popen(grade_argv("batch", folder, "--assignment", "backprop", "-j", "2", "--db", f"sqlite:///{db}",
+                                       "--out", out, "--json", *LIMIT_ARGS),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
@@ -80,7 +75,7 @@ def test_sigkill_at_three_points_then_resume_loses_and_duplicates_nothing(tmp_pa
         assert not _group_alive(proc.pid), f"processes of the killed batch remain ({what})"
         seen.append(_committed(db))
     assert seen[-1] < 9, "the kills came too late to test anything"
-    r = cli("batch", str(folder), "--assignment", "backprop", "-j", "2", "--db", f"sqlite:///{db}",
+    r = grade("batch", str(folder), "--assignment", "backprop", "-j", "2", "--db", f"sqlite:///{db}",
             "--out", str(out), "--json", *LIMIT_ARGS)
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads(r.stdout)
@@ -99,7 +94,7 @@ def test_sigkill_at_three_points_then_resume_loses_and_duplicates_nothing(tmp_pa
             assert json.loads((out / student / "result.json").read_text())["score"] == score
             assert (out / student / "feedback.html").read_text().rstrip().endswith("</html>")
     assert not list(out.rglob(".*.tmp")), "a half-written file was left behind"
-    r = cli("batch", str(folder), "--assignment", "backprop", "--db", f"sqlite:///{db}", "--out", str(out),
+    r = grade("batch", str(folder), "--assignment", "backprop", "--db", f"sqlite:///{db}", "--out", str(out),
             "--json", *LIMIT_ARGS)
     assert json.loads(r.stdout)["graded"] == 0 and json.loads(r.stdout)["nothing_to_do"]
 
@@ -123,7 +118,7 @@ def test_sigterm_stops_the_judges_and_keeps_finished_results(tmp_path):
     assert not _group_alive(proc.pid), "judge processes outlived the batch"
     kept = _committed(db)
     assert kept >= summary["graded"]
-    r = cli("batch", str(folder), "--assignment", "backprop", "--db", f"sqlite:///{db}", "--out", str(out),
+    r = grade("batch", str(folder), "--assignment", "backprop", "--db", f"sqlite:///{db}", "--out", str(out),
             "--json", *LIMIT_ARGS)
     again = json.loads(r.stdout)
     assert again["graded"] == 6 - kept and again["skipped"] == kept
@@ -171,7 +166,7 @@ def late_course(tmp_path_factory):  # noqa: ANN001, ANN201
     db, out = work / "gb.db", work / "out"
     args = ["batch", str(work / "gradescope.zip"), "--assignment", "backprop", "-j", "2", "--db", f"sqlite:///{db}",
             "--out", str(out), "--course", str(course), "--json", *LIMIT_ARGS]
-    r = cli(*args)
+    r = grade(*args)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout)["graded"] == 5
     return work, course, db, out, args
@@ -188,7 +183,7 @@ def _copy(late_course, tmp_path: Path) -> tuple[str, Path, list[str]]:  # noqa: 
 
 
 def _export(db: str) -> dict:
-    r = cli("export", "backprop", "--db", db)
+    r = grade("export", "backprop", "--db", db)
     assert r.returncode == 0, r.stderr
     return {s["student"]: s for s in json.loads(r.stdout)["students"]}
 
@@ -202,25 +197,25 @@ def test_late_penalties_at_the_boundaries_and_an_extension(late_course, tmp_path
     assert rows["s3"]["seconds_late"] == 86400 and rows["s4"]["late_penalty"] == 11.25
     page = (out / "s3" / "feedback.html").read_text()
     assert "late (24.0 h; 1 day)" in page and "final score: 40.5 / 45" in page
-    r = cli("extension", "s4", "backprop", "--until", (DUE + dt.timedelta(days=3)).isoformat(), "--db", db)
+    r = grade("extension", "s4", "backprop", "--until", (DUE + dt.timedelta(days=3)).isoformat(), "--db", db)
     assert r.returncode == 0, r.stderr
     assert _export(db)["s4"]["final_score"] == 45.0 and not _export(db)["s4"]["late"]
     assert "late (" not in (out / "s4" / "feedback.html").read_text()
-    bad = cli("extension", "s4", "backprop", "--until", "2026-12-01T10:00", "--db", db)
+    bad = grade("extension", "s4", "backprop", "--until", "2026-12-01T10:00", "--db", db)
     assert bad.returncode == 2 and bad.stderr.startswith("error: --until") and "time zone" in bad.stderr
 
 
 def test_overrides_survive_force_and_show_in_exports_and_feedback(late_course, tmp_path):
     db, out, args = _copy(late_course, tmp_path)
-    r = cli("override", "s1", "backprop", "--test", "test_affine_forward_small", "--score", "0.5",
+    r = grade("override", "s1", "backprop", "--test", "test_affine_forward_small", "--score", "0.5",
             "--comment", "hand-checked", "--db", db)
     assert r.returncode == 0, r.stderr
-    r = cli("override", "s2", "backprop", "--score", "30", "--comment", "=cmd|' /C calc'!A0", "--db", db)
+    r = grade("override", "s2", "backprop", "--score", "30", "--comment", "=cmd|' /C calc'!A0", "--db", db)
     assert r.returncode == 0, r.stderr
     assert "the total score set to 30 by the instructor" in (out / "s2" / "feedback.html").read_text()
-    bad = cli("override", "s1", "backprop", "--test", "test_nope", "--score", "1", "--db", db)
+    bad = grade("override", "s1", "backprop", "--test", "test_nope", "--score", "1", "--db", db)
     assert bad.returncode == 2 and "no such test" in bad.stderr
-    r = cli(*[a for a in args if a != "--json"], "--force")
+    r = grade(*[a for a in args if a != "--json"], "--force")
     assert r.returncode == 0 and "This run: 5 graded" in r.stdout, r.stderr[-2000:]
     rows = _export(db)
     assert rows["s1"]["final_score"] == 44.5 and rows["s1"]["score"] == 45.0
@@ -228,17 +223,17 @@ def test_overrides_survive_force_and_show_in_exports_and_feedback(late_course, t
     assert rows["s2"]["final_score"] == 30.0 and rows["s2"]["overrides"][0]["comment"].startswith("=cmd")
     page = (out / "s1" / "feedback.html").read_text()
     assert "test test_affine_forward_small set to 0.5 by the instructor: hand-checked" in page
-    text = cli("export", "backprop", "--db", db, "--format", "csv").stdout
+    text = grade("export", "backprop", "--db", db, "--format", "csv").stdout
     table = list(csv.DictReader(io.StringIO(text)))
     assert [r["student"] for r in table] == list(TIMES)
     assert "test_affine_forward_small" in table[0] and table[0]["final_score"] == "44.5"
     assert table[1]["override"] == "total=30"
-    st = cli("status", "backprop", "--db", db).stdout
+    st = grade("status", "backprop", "--db", db).stdout
     assert "override: s1: test_affine_forward_small = 0.5" in st and "override: s2: total = 30" in st
     assert "changed since the last export" in st or "no change" in st
-    r = cli("override", "s2", "backprop", "--clear", "--db", db)
+    r = grade("override", "s2", "backprop", "--clear", "--db", db)
     assert r.returncode == 0 and "removed 1 override" in r.stdout
-    assert "changed since the last export" in cli("status", "backprop", "--db", db).stdout
+    assert "changed since the last export" in grade("status", "backprop", "--db", db).stdout
     assert _export(db)["s2"]["final_score"] == 45.0
-    one = cli(*args, "--student", "s3")
+    one = grade(*args, "--student", "s3")
     assert json.loads(one.stdout)["graded"] == 1

@@ -10,12 +10,11 @@ and the tests read its results.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_run
 import nbformat
 import numpy as np
 import pytest
@@ -28,25 +27,17 @@ STARTER = ASSIGNMENT / "starter.ipynb"
 EXAMPLE = ASSIGNMENT / "examples" / "submission.ipynb"
 
 
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("DLGRADE_COURSE", "PYTHONPATH")}
-
-
-def _argv(args: tuple) -> list[str]:
-    return [sys.executable, "-m", "grader.cli", *map(str, args)]
-
-
 def grade(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a fresh interpreter; the course is this checkout."""
-    return subprocess.run(_argv(args), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
+    return cli_run.grade(*args, cwd=cwd, isolated=True, timeout=300)
 
 
 class Job:
     """`grade` started in the background, so that independent runs share the CPUs."""
 
     def __init__(self, *args: str | Path, cwd: Path) -> None:
-        self.argv = _argv(args)
-        self.proc = subprocess.Popen(self.argv, cwd=cwd, env=_env(), stdout=subprocess.PIPE,
+        self.argv = cli_run.grade_argv(*args)
+        self.proc = subprocess.Popen(self.argv, cwd=cwd, env=cli_run.grade_env(isolated=True), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self._done: subprocess.CompletedProcess[str] | None = None
 

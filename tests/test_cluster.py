@@ -13,13 +13,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from batch_class import SOLUTION, SOLUTION_PATH, Student, _nb_bytes, small_class, write_folder
+from cli_run import grade
 from dask_env import start_cluster
 from notebook_variants import write_variant
 from test_backprop_variants import BUGS
@@ -28,12 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LIMITS = ("--limit", "cell_seconds=20", "--limit", "call_seconds=20", "--limit", "notebook_seconds=120")
 
 pytestmark = pytest.mark.slow
-
-
-def _grade(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
-           ) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def _class(work: Path) -> list[Student]:
@@ -54,13 +48,13 @@ def _class(work: Path) -> list[Student]:
 def _batch(folder: Path, work: Path, name: str, *extra: str, env: dict[str, str] | None = None
            ) -> tuple[subprocess.CompletedProcess, str]:
     db = f"sqlite:///{work / (name + '.db')}"
-    r = _grade("batch", str(folder), "--assignment", "backprop", "--db", db, "--out", str(work / f"{name}-out"),
-               "--json", *LIMITS, *extra, cwd=work, env=env)
+    r = grade("batch", str(folder), "--assignment", "backprop", "--db", db, "--out", str(work / f"{name}-out"),
+              "--json", *LIMITS, *extra, cwd=work, env=env, timeout=600)
     return r, db
 
 
 def _export(db: str, work: Path) -> dict[str, dict]:
-    r = _grade("export", "backprop", "--format", "json", "--db", db, cwd=work)
+    r = grade("export", "backprop", "--format", "json", "--db", db, cwd=work, timeout=600)
     assert r.returncode == 0, r.stderr
     return {s["student"]: s for s in json.loads(r.stdout)["students"]}
 

@@ -11,7 +11,8 @@ import pytest
 from grader import __version__
 from grader.course.assignment import Limits
 from grader.sandbox import WorkerSpec
-from grader.sandbox.docker import DockerBackend, stale_reason
+from grader.sandbox.docker import DockerBackend
+from grader.sandbox.docker_image import stale_reason
 from grader.sandbox.gpu import parse_gpus
 
 pytest.importorskip("docker")
@@ -71,7 +72,7 @@ def test_gpu_requests_only_for_a_gpu_spec():
 
 
 def test_stale_images_are_named_with_the_reason():
-    from grader.sandbox.docker_build import sandbox_digest, sandbox_dir
+    from grader.sandbox.docker_image import sandbox_digest, sandbox_dir
 
     folder = sandbox_dir()
     assert folder is not None

@@ -14,8 +14,6 @@ features are worth when DLGRADE_FULL_REPRODUCTION=1, or with
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -26,6 +24,7 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from pretrained_checks import assert_checkpoint_is_its_record, assert_plain_state_dict, load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = ROOT / "assignments" / "finetune"
@@ -35,31 +34,18 @@ ISA_SETTINGS = {"default": {}, "aten-default": {"ATEN_CPU_CAPABILITY": "default"
                 "onednn-avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}, "onednn-sse41": {"ONEDNN_MAX_CPU_ISA": "SSE41"}}
 
 
-def _module(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def ref():
-    return _module("finetune_reference_for_tests", ROOT / "reference" / "finetune.py")
+    return load_module("finetune_reference_for_tests", ROOT / "reference" / "finetune.py")
 
 
 @pytest.fixture(scope="module")
 def pretrain():
-    return _module("pretrain_resnet_for_tests", ROOT / "reference" / "pretrain_resnet.py")
+    return load_module("pretrain_resnet_for_tests", ROOT / "reference" / "pretrain_resnet.py")
 
 
 def test_checkpoint_matches_its_record(ref):
-    record = ref.recorded()
-    data = ref.CHECKPOINT.read_bytes()
-    assert ASSIGNMENT / record["file"] == ref.CHECKPOINT
-    assert hashlib.sha256(data).hexdigest() == record["sha256"], (
-        "resnet_digits04.pt does not match pretrained.json: rerun reference/pretrain_resnet.py"
-    )
-    assert len(data) == record["bytes"] and len(data) < 2 * 2**20, f"{len(data)} bytes"
+    assert_checkpoint_is_its_record(ref, ASSIGNMENT, "pretrain_resnet.py", 2 * 2**20)
 
 
 def test_recorded_partial_state_matches_its_record(ref, pretrain):
@@ -70,12 +56,7 @@ def test_recorded_partial_state_matches_its_record(ref, pretrain):
 
 
 def test_checkpoint_is_a_plain_state_dict(ref):
-    state = torch.load(ref.CHECKPOINT, map_location="cpu", weights_only=True)
-    model = ref.CompactResNet(num_classes=5)
-    assert list(state) == list(model.state_dict())
-    assert all(isinstance(v, torch.Tensor) for v in state.values())
-    assert state["fc.weight"].shape == (5, 128)
-    model.load_state_dict(state)  # strict: every name and shape matches
+    assert_plain_state_dict(ref.CHECKPOINT, ref.CompactResNet(num_classes=5), "fc.weight", (5, 128))
 
 
 def test_notebook_classes_are_the_reference(ref):

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
+import cli_run
 import pytest
 from test_lms_exports import moodle_worksheet, parse_canvas, parse_moodle
 
@@ -23,8 +23,7 @@ NOTEBOOKS = {"solution": (BACKPROP / "solution.ipynb").read_bytes(),
 
 
 def grade(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True,
-                          timeout=900, cwd=ROOT)
+    proc = cli_run.grade(*args, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 

@@ -11,12 +11,11 @@ written from PrairieLearn's docs, and against the 1 MB limit.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import lms_containers as lc
 import pytest
+from cli_run import grade
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKPROP = ROOT / "assignments" / "backprop"
@@ -45,14 +44,9 @@ open("/exfil/loot.txt", "w").write("\n".join(tried))
 '''
 
 
-def _grade_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader.cli", "submit", *args], capture_output=True,
-                          text=True, timeout=600, cwd=ROOT)
-
-
 def test_submit_format_prairielearn_writes_schema_valid_results(tmp_path):
     out = tmp_path / "out"
-    proc = _grade_cli(str(BACKPROP / "examples" / "submission.ipynb"), "--format", "prairielearn",
+    proc = grade("submit", str(BACKPROP / "examples" / "submission.ipynb"), "--format", "prairielearn",
                       "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     printed = json.loads(proc.stdout)
@@ -71,7 +65,7 @@ def test_submit_format_prairielearn_bad_input_is_not_gradable(tmp_path):
     bad = tmp_path / "hw.ipynb"
     bad.write_text('{"cells": [')
     out = tmp_path / "out"
-    proc = _grade_cli(str(bad), "--assignment", "backprop", "--format", "prairielearn", "--out", str(out))
+    proc = grade("submit", str(bad), "--assignment", "backprop", "--format", "prairielearn", "--out", str(out))
     assert proc.returncode == 2 and proc.stderr.startswith("error: ")
     data = json.loads((out / "results.json").read_text())
     lc.validate(data, "prairielearn-results.schema.json")

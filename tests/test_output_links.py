@@ -10,13 +10,12 @@ under the process sandbox and under Docker (the output side is the judge's in bo
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import grade
 
 REPO = Path(__file__).resolve().parent.parent
 STARTER = REPO / "assignments" / "backprop" / "starter.ipynb"
@@ -24,9 +23,7 @@ VICTIM_BYTES = b"another student's feedback page: must stay as it is\n"
 
 
 def _grade(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DLGRADE_COURSE", "PYTHONPATH")}
-    return subprocess.run([sys.executable, "-m", "grader.cli", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return grade(*args, cwd=cwd, isolated=True, timeout=300)
 
 
 def _plant(tmp_path: Path, where: str) -> tuple[Path, Path]:

@@ -11,11 +11,10 @@ import base64
 import json
 import re
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import grade
 from notebook_variants import Case, write_variant
 from postgres_env import postgres_server  # noqa: F401
 from test_feedback_browser import chromium, png_info, run_chromium  # noqa: F401
@@ -30,11 +29,6 @@ PLANTED_IDS = [f"p{i}" for i in range(5)]
 LIMITS = ("--limit", "cell_seconds=30", "--limit", "call_seconds=30")
 
 pytestmark = pytest.mark.slow
-
-
-def _grade(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900)
 
 
 def _write_class(folder: Path) -> None:
@@ -66,10 +60,10 @@ def graded_class(request, tmp_path_factory):  # noqa: ANN001, ANN201
             c.execute(f"CREATE DATABASE {name}")
         url = f"postgresql+psycopg://postgres@/{name}?host={sock}&port={port}"
     _write_class(work / "class")
-    r = _grade("batch", str(work / "class"), "--assignment", "backprop", "-j", "2", "--db", url,
+    r = grade("batch", str(work / "class"), "--assignment", "backprop", "-j", "2", "--db", url,
                "--out", str(work / "out"), "--json", *LIMITS, cwd=work)
     assert r.returncode == 0, r.stderr[-3000:]
-    r = _grade("override", "o1", "backprop", "--score", "40", "--comment", "=regraded by hand", "--db", url,
+    r = grade("override", "o1", "backprop", "--score", "40", "--comment", "=regraded by hand", "--db", url,
                cwd=work)
     assert r.returncode == 0, r.stderr
     return work, url
@@ -77,7 +71,7 @@ def graded_class(request, tmp_path_factory):  # noqa: ANN001, ANN201
 
 def test_json_numbers_and_the_planted_cluster(graded_class):
     work, url = graded_class
-    r = _grade("report", "backprop", "--db", url, "--format", "json", "-o", str(work / "report.json"), cwd=work)
+    r = grade("report", "backprop", "--db", url, "--format", "json", "-o", str(work / "report.json"), cwd=work)
     assert r.returncode == 0, r.stderr
     data = json.loads((work / "report.json").read_text())
     assert data["status_counts"] == {"graded": 10, "invalid": 1, "error": 0, "missing": 0}
@@ -102,7 +96,7 @@ def test_json_numbers_and_the_planted_cluster(graded_class):
 def test_page_renders_with_images_in_chromium(graded_class, chromium, tmp_path):  # noqa: F811
     work, url = graded_class
     out = work / "report.html"
-    r = _grade("report", "backprop", "--db", url, "-o", str(out), cwd=work)
+    r = grade("report", "backprop", "--db", url, "-o", str(out), cwd=work)
     assert r.returncode == 0, r.stderr
     assert "Report:" in r.stdout
     page = out.read_text()
@@ -128,7 +122,7 @@ def test_page_renders_with_images_in_chromium(graded_class, chromium, tmp_path):
 
 def test_similarity_runs_on_the_same_gradebook(graded_class):
     work, url = graded_class
-    r = _grade("similarity", "backprop", "--db", url, "--format", "json", "-o", str(work / "sim.json"), cwd=work)
+    r = grade("similarity", "backprop", "--db", url, "--format", "json", "-o", str(work / "sim.json"), cwd=work)
     assert r.returncode == 0, r.stderr
     pairs = json.loads((work / "sim.json").read_text())["pairs"]
     # every graded notebook here is a near copy of the solution: all those pairs are flagged
@@ -137,7 +131,7 @@ def test_similarity_runs_on_the_same_gradebook(graded_class):
 
 
 def test_no_gradebook_entry_is_one_line(tmp_path):
-    r = _grade("report", "backprop", "--db", f"sqlite:///{tmp_path / 'empty.db'}", cwd=tmp_path)
+    r = grade("report", "backprop", "--db", f"sqlite:///{tmp_path / 'empty.db'}", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1
 

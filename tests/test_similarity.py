@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import similarity_class as sc
+from cli_run import grade
 from postgres_env import pg_database, postgres_server  # noqa: F401
 
 from grader.gradebook.api import Gradebook, NewGrading, NewSubmission
@@ -60,14 +59,9 @@ def stored_class(request, tmp_path):  # noqa: ANN001, ANN201
     return url, tmp_path
 
 
-def _grade(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
-
-
 def test_planted_pairs_are_flagged_and_independent_ones_are_not(stored_class):
     url, tmp = stored_class
-    r = _grade("similarity", "backprop", "--db", url, "--format", "json", "-o", str(tmp / "sim.json"), cwd=tmp)
+    r = grade("similarity", "backprop", "--db", url, "--format", "json", "-o", str(tmp / "sim.json"), cwd=tmp)
     assert r.returncode == 0, r.stderr
     data = json.loads((tmp / "sim.json").read_text())
     pairs = {tuple(sorted((p["a"], p["b"]))): p for p in data["pairs"]}
@@ -85,7 +79,7 @@ def test_planted_pairs_are_flagged_and_independent_ones_are_not(stored_class):
 
 def test_html_page_shows_pairs_side_by_side_escaped(stored_class):
     url, tmp = stored_class
-    r = _grade("similarity", "backprop", "--db", url, "-o", str(tmp / "sim.html"), cwd=tmp)
+    r = grade("similarity", "backprop", "--db", url, "-o", str(tmp / "sim.html"), cwd=tmp)
     assert r.returncode == 0, r.stderr
     page = (tmp / "sim.html").read_text()
     assert "Content-Security-Policy" in page and "<script" not in page
@@ -101,7 +95,7 @@ def test_student_code_is_escaped_in_the_page(tmp_path):
     nbs["evil"] = evil
     url = f"sqlite:///{tmp_path / 'gb.db'}"
     _store(url, nbs)
-    r = _grade("similarity", "backprop", "--db", url, "-o", str(tmp_path / "sim.html"), cwd=tmp_path)
+    r = grade("similarity", "backprop", "--db", url, "-o", str(tmp_path / "sim.html"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "sim.html").read_text()
     assert "<script>" not in page and "<img src=x" not in page
@@ -109,7 +103,7 @@ def test_student_code_is_escaped_in_the_page(tmp_path):
 
 
 def test_unknown_assignment_is_one_line(tmp_path):
-    r = _grade("similarity", "nosuch", "--db", f"sqlite:///{tmp_path / 'gb.db'}", cwd=tmp_path)
+    r = grade("similarity", "nosuch", "--db", f"sqlite:///{tmp_path / 'gb.db'}", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
 

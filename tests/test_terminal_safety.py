@@ -10,16 +10,17 @@ CLI passes all of it through grader/textsafe.py, so none of those bytes are prin
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from cli_run import grade
+from click.testing import CliRunner
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader import cli
+from grader.commands import common as cliutil
 from grader.judge.results import CellRun, GradingResult, TestResult
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,17 +60,22 @@ def test_summary_lines_are_cleaned(tmp_path):
 
 def test_error_line_is_cleaned(capsys):
     with pytest.raises(SystemExit) as stop:
-        cli._fail(f"{HOSTILE}.ipynb: not valid JSON")
-    assert stop.value.code == cli.EXIT_BAD_INPUT
+        cliutil.fail(f"{HOSTILE}.ipynb: not valid JSON")
+    assert stop.value.code == cliutil.EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert_clean(err)
     assert err.startswith("error: ") and err.count("\n") == 1
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DLGRADE_COURSE", "PYTHONPATH")}
-    return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize("command", [["report"], ["similarity"], ["status"], ["export"],
+                                     ["feedback", "--zip", "fb.zip"]])
+def test_every_command_group_cleans_its_error_line(command, tmp_path):
+    """batch, report and LMS commands quote the assignment id back: one clean line, exit 2."""
+    db = f"sqlite:///{tmp_path / 'gb.db'}"
+    run = CliRunner().invoke(cli.main, [command[0], f"a{HOSTILE}", *command[1:], "--db", db])
+    assert run.exit_code == cliutil.EXIT_BAD_INPUT, run.output
+    assert_clean(run.stderr)
+    assert run.stderr.startswith("error: ") and run.stderr.count("\n") == 1 and run.stdout == ""
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +90,8 @@ def hostile_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str
     nb.metadata["dlgrade"] = {"assignment": "backprop"}
     path = work / "sub\u202emission\x1b]0;T\x07.ipynb"
     nbformat.write(nb, str(path))
-    text = _run(["check", path.name], work)
-    as_json = _run(["check", path.name, "--json", "--out", "json-out"], work)
+    text = grade("check", path.name, cwd=work, isolated=True, timeout=300)
+    as_json = grade("check", path.name, "--json", "--out", "json-out", cwd=work, isolated=True, timeout=300)
     return work, text, as_json
 
 

@@ -5,7 +5,7 @@ The driver alone writes: for each finished submission, `OUT/<student>/result.jso
 at any moment loses at most the submissions in flight, which the next run grades again.
 Ctrl-C or SIGTERM stops the judges (their sandboxes are killed) and keeps what finished.
 
-Callers: grader.batch.commands. Calls grader.batch.{intake,roster,pool,job}, grader.gradebook.
+Callers: grader.commands.batch. Calls grader.batch.{intake,roster,pool,job}, grader.gradebook.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ status, score (autograde), late penalty, final score, max, then one column per t
 union of the tests graded, in the order of the first grading that ran them). Every text cell
 goes through grader.textsafe.csv_cell.
 
-Callers: grader.batch.commands. Calls grader.gradebook.api.
+Callers: grader.commands.batch. Calls grader.gradebook.api.
 """
 
 from __future__ import annotations

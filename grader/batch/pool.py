@@ -128,7 +128,7 @@ class JudgePool:
                 elif s.job is not None and time.monotonic() - s.started > self.timeout:
                     job = s.job
                     self._replace(s)
-                    yield job, _failure(job, f"the judge process did not finish within {self.timeout:g} s "
+                    yield job, failure_record(job, f"the judge process did not finish within {self.timeout:g} s "
                                              "and was killed")
 
     def _collect(self, s: _Slot) -> tuple[Job, dict[str, Any]] | None:
@@ -153,7 +153,7 @@ class JudgePool:
         self._replace(s)
         if job is None:
             return None
-        return job, _failure(job, f"the judge process died while grading this submission (exit code {code})")
+        return job, failure_record(job, f"the judge process died while grading this submission (exit code {code})")
 
     def _replace(self, s: _Slot) -> None:
         s.kill()
@@ -187,6 +187,7 @@ class JudgePool:
             s.kill()
 
 
-def _failure(job: Job, reason: str) -> dict[str, Any]:
+def failure_record(job: Job, reason: str) -> dict[str, Any]:
+    """The outcome of a job whose judge process never answered: status error, no points, `reason`."""
     return {"status": "error", "score": 0.0, "max_score": 0.0, "result": None, "feedback_html": "",
             "reason": reason, "traceback": reason, "duration": 0.0, "content_hash": job.content_hash}

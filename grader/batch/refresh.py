@@ -2,7 +2,7 @@
 
 The stored result.json and notebook bytes are rendered again with the gradebook's adjustments
 (overrides, lateness, final score), and written over the feedback path the grading recorded.
-Callers: grader.batch.commands. Calls grader.feedback, grader.gradebook.
+Callers: grader.commands.batch. Calls grader.feedback, grader.gradebook.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def dask_runner(cluster: ClusterSpec) -> Any:  # noqa: ANN401
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        from grader.batch.pool import _failure
+        from grader.batch.pool import failure_record
         from grader.cluster.connect import open_cluster
         from grader.cluster.worker import grade_task
 
@@ -53,9 +53,9 @@ def dask_runner(cluster: ClusterSpec) -> Any:  # noqa: ANN401
                         continue
                     error = future.exception()
                     if isinstance(error, KilledWorker):
-                        yield job, _failure(job, CRASHED_TWICE)
+                        yield job, failure_record(job, CRASHED_TWICE)
                     else:
-                        yield job, _failure(job, f"the Dask task failed: {type(error).__name__}: {error}")
+                        yield job, failure_record(job, f"the Dask task failed: {type(error).__name__}: {error}")
             finally:
                 if pending:  # Ctrl-C, SIGTERM or the driver's own failure
                     client.cancel(list(pending), force=True)

@@ -6,6 +6,9 @@ within `atol`. Both tolerances must be given: there are no silent defaults.
 
 Trained states (state dicts of checkpoints, re-runs of a training script) are compared per
 tensor with `assert_states_close`: the same bytes are not to be expected on another CPU.
+
+Models that live in the worker are read through the judge's RemoteTorch (`rt`, passed in:
+this module imports nothing of the judge): `remote_model`, `remote_accuracy`.
 """
 
 from __future__ import annotations
@@ -275,6 +278,32 @@ def assert_answer_choice(submission: Any, name: str, expected: str, options: str
         raise AssertionError(f"{name} must be one of {', '.join(repr(o) for o in options)}; got {value!r}")
     if letter != expected:
         raise AssertionError(f"{name} = {letter!r} is not correct")
+
+
+def checkpoint_arrays(reference: Any) -> dict[str, np.ndarray]:
+    """`reference.load_checkpoint()`'s tensors as numpy arrays, read judge-side."""
+    return {k: v.numpy() for k, v in reference.load_checkpoint().items()}
+
+
+def remote_model(rt: Any, submission: Any, name: str, hint: str) -> Any:  # noqa: ANN401 - a worker handle
+    """The submission's variable `name`, which must be a torch.nn.Module in the worker; `hint`
+    says what to do when it is None."""
+    model = getattr(submission, name)
+    assert model is not None, f"{name} is None: {hint}"
+    assert rt.isinstance(model, rt.torch.nn.Module), f"{name} must be a torch.nn.Module"
+    return model
+
+
+def remote_accuracy(rt: Any, model: Any, X: np.ndarray, y: np.ndarray, shape: tuple[int, ...], classes: int,
+                    scores: str, data: str) -> float:
+    """Accuracy on (X, y) of the scores `model` (put in eval() mode) returns in the worker for X
+    reshaped to (-1, *shape); asserts that they are finite and (N, classes). Messages call them
+    `scores` (e.g. "ft_model scores") and the inputs `data` (e.g. "held-out digits 5-9")."""
+    model.eval()
+    out = rt.forward(model, X.reshape(-1, *shape), f"{scores} on {data}")
+    assert out.shape == (len(X), classes), f"{scores}: shape {out.shape}, expected {(len(X), classes)}"
+    assert np.all(np.isfinite(out)), f"{scores} contain NaN or inf"
+    return float(np.mean(np.argmax(out, axis=1) == y))
 
 
 class Credit:

@@ -30,17 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader import __version__
-from grader.sandbox import SandboxError, Worker, WorkerSpec, describe_exit, stage_worker_files
+from grader.sandbox.base import SandboxError, Worker, WorkerSpec, describe_exit, stage_worker_files
+from grader.sandbox.docker_image import check_image, connect, image_name, short_error
 from grader.sandbox.environment import SandboxEnvironment
 from grader.sandbox.gpu import GpuRequest, device_requests
 
 LABEL = "dlgrade"  # every container we start has dlgrade=1
 JUDGE_LABEL = "dlgrade.judge"  # "<hostname>:<pid>" of the judge that started it
-IMAGE_ENV = "DLGRADE_DOCKER_IMAGE"
-DEFAULT_IMAGE = "dlgrade-sandbox:cpu"
-GPU_IMAGE = "dlgrade-sandbox:gpu"
-IMAGE_LABELS = ("dlgrade.sandbox", "dlgrade.version", "dlgrade.sandbox-digest")
 
 HOME = "/home/student"
 WORKER_DIR = "/opt/dlgrade"
@@ -53,66 +49,6 @@ LOG_MAX_SIZE = "1m"  # what the container may write to its log (the worker captu
 
 def judge_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def connect(timeout: int = 120) -> Any:
-    """A docker-py client for the local daemon, or SandboxError saying what to do."""
-    try:
-        import docker
-    except ImportError:
-        raise SandboxError("the docker sandbox needs the 'docker' Python package (pip install docker)") from None
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except Exception as e:  # DockerException, requests errors: the daemon is not there
-        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        raise SandboxError(f"cannot reach the Docker daemon at {where} ({_short(e)}); "
-                           "start dockerd, or grade with --sandbox process") from None
-    return client
-
-
-def image_name(gpu: bool = False) -> str:
-    """The image graded with: $DLGRADE_DOCKER_IMAGE, else dlgrade-sandbox:cpu (or :gpu)."""
-    return os.environ.get(IMAGE_ENV) or (GPU_IMAGE if gpu else DEFAULT_IMAGE)
-
-
-def check_image(client: Any, name: str, gpu: bool = False) -> Any:
-    """The image `name`, or SandboxError when it is missing, not ours, or stale."""
-    import docker
-
-    build = "grade sandbox build" + (" --gpu" if gpu else "") + (
-        f" --tag {name}" if name not in (DEFAULT_IMAGE, GPU_IMAGE) else "")
-    try:
-        image = client.images.get(name)
-    except docker.errors.ImageNotFound:
-        raise SandboxError(f"no sandbox image '{name}': build it with `{build}`") from None
-    except docker.errors.APIError as e:
-        raise SandboxError(f"cannot inspect the sandbox image '{name}': {_short(e)}") from None
-    problem = stale_reason(image.labels or {})
-    if problem:
-        raise SandboxError(f"the sandbox image '{name}' is stale: {problem}; rebuild it with `{build}`")
-    return image
-
-
-def stale_reason(labels: dict[str, str]) -> str:
-    """Why an image with these labels does not fit this grader ("" when it does)."""
-    if labels.get("dlgrade.sandbox") != "1":
-        return "it was not built by `grade sandbox build` (no dlgrade labels)"
-    built = labels.get("dlgrade.version", "?")
-    if built != __version__:
-        return f"it was built for dlgrade {built}, this is dlgrade {__version__}"
-    from grader.sandbox.docker_build import sandbox_digest, sandbox_dir
-
-    folder = sandbox_dir()
-    if folder is not None and labels.get("dlgrade.sandbox-digest") != sandbox_digest(folder):
-        return f"{folder} changed since it was built"
-    return ""
-
-
-def _short(e: BaseException) -> str:
-    text = getattr(e, "explanation", None) or str(e) or type(e).__name__
-    text = " ".join(str(text).split())
-    return text[:300]
 
 
 # ------------------------------------------------------------------ containers we still own
@@ -137,7 +73,7 @@ def _remove(container: Any) -> None:
             if attempt == 2:
                 import warnings
 
-                warnings.warn(f"could not remove container {container.name}: {_short(e)}; "
+                warnings.warn(f"could not remove container {container.name}: {short_error(e)}; "
                               "`grade sandbox prune` removes it", stacklevel=2)
             time.sleep(0.5)
         except Exception:  # the daemon went away: prune will find it later
@@ -206,12 +142,12 @@ class DockerWorker(Worker):
         except docker.errors.NotFound:
             return "ended: its container disappeared (removed from outside the grader)"
         except docker.errors.APIError as e:
-            return f"ended: the Docker daemon reported an error ({_short(e)})"
+            return f"ended: the Docker daemon reported an error ({short_error(e)})"
         state = self.container.attrs.get("State", {})
         if state.get("OOMKilled"):
             return f"killed: out of memory (the sandbox's {self.memory_mb} MB memory limit)"
         if state.get("Error"):
-            return f"ended: the Docker daemon reported an error ({_short(Exception(state['Error']))})"
+            return f"ended: the Docker daemon reported an error ({short_error(Exception(state['Error']))})"
         return describe_exit(int(state.get("ExitCode", -1)))
 
 
@@ -257,9 +193,9 @@ class DockerBackend:
             output = container.logs().decode("utf-8", "replace").strip()
         except docker.errors.APIError as e:
             raise SandboxError(f"--gpus {self.gpus}: Docker could not give the sandbox a GPU "
-                               f"({_short(e)}); is the NVIDIA Container Toolkit installed?") from None
+                               f"({short_error(e)}); is the NVIDIA Container Toolkit installed?") from None
         except Exception as e:
-            raise SandboxError(f"--gpus {self.gpus}: the GPU check failed ({_short(e)})") from None
+            raise SandboxError(f"--gpus {self.gpus}: the GPU check failed ({short_error(e)})") from None
         finally:
             if container is not None:
                 _remove(container)
@@ -387,7 +323,7 @@ class DockerBackend:
                 self._remove_by_name(name)
             cleanup()
             if isinstance(e, docker.errors.DockerException) or _is_connection_error(e):
-                raise SandboxError(f"the Docker daemon could not start the sandbox: {_short(e)}") from None
+                raise SandboxError(f"the Docker daemon could not start the sandbox: {short_error(e)}") from None
             raise
         finally:
             if listener is not None:
@@ -479,7 +415,7 @@ def image_environment(client: Any, image: Any) -> SandboxEnvironment:
             raise SandboxError(f"the sandbox image's environment probe exited with {status}")
         env = parse_probe(output)
     except (docker.errors.DockerException, ValueError, KeyError) as e:
-        raise SandboxError(f"cannot list the packages of the sandbox image: {_short(e)}") from None
+        raise SandboxError(f"cannot list the packages of the sandbox image: {short_error(e)}") from None
     finally:
         if container is not None:
             _remove(container)

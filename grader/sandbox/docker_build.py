@@ -15,13 +15,12 @@ for machines that can pull: pip inside the build downloads the pinned packages i
 
 The image holds Python and those packages only: the worker's own files, the public data and
 the socket are mounted at run time, so one image serves every assignment. Its labels say which
-grader and which sandbox/ folder built it (grader.sandbox.docker.stale_reason checks them).
+grader and which sandbox/ folder built it (grader.sandbox.docker_image.stale_reason checks them).
 Rebuilding reuses the base, the wheelhouse and Docker's layer cache.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -35,8 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from grader import __version__
-from grader.sandbox import PACKAGE_DIR, SandboxError
+from grader.sandbox.base import PACKAGE_DIR, SandboxError
+from grader.sandbox.docker_image import (
+    DEFAULT_IMAGE,
+    GPU_IMAGE,
+    connect,
+    fit_labels,
+    sandbox_dir,
+    short_error,
+)
 
 TORCH = "torch==2.13.0"
 SUITE = "bookworm"
@@ -47,24 +53,6 @@ ONLINE_BASE = "python:3.11-slim"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # Which files of the rootfs the base image leaves out: apt's downloaded packages and lists.
 TAR_EXCLUDES = ("./var/cache/apt/archives/*.deb", "./var/lib/apt/lists/*", "./dev/*", "./proc/*", "./sys/*")
-
-
-def sandbox_dir() -> Path | None:
-    """The sandbox/ folder (Dockerfile and requirements): packaged copy first, then the checkout."""
-    for folder in (PACKAGE_DIR / "_sandbox", PACKAGE_DIR.parent / "sandbox"):
-        if (folder / "Dockerfile").is_file():
-            return folder
-    return None
-
-
-def sandbox_digest(folder: Path) -> str:
-    """A hash of what in sandbox/ goes into the image (so a changed Dockerfile marks it stale)."""
-    h = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if path.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
-            h.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
 
 
 def cache_dir() -> Path:
@@ -93,8 +81,6 @@ def numpy_version() -> str:
 
 def plan(*, gpu: bool = False, base_image: str | None = None, tag: str | None = None) -> BuildPlan:
     """The build for these options (pure but for reading sandbox/ and numpy's version)."""
-    from grader.sandbox.docker import DEFAULT_IMAGE, GPU_IMAGE
-
     folder = sandbox_dir()
     if folder is None:
         raise SandboxError(f"no sandbox/ folder with a Dockerfile beside {PACKAGE_DIR}")
@@ -114,9 +100,7 @@ def plan(*, gpu: bool = False, base_image: str | None = None, tag: str | None = 
     else:
         pip_args = "" if gpu else f"--index-url {CPU_INDEX} --extra-index-url https://pypi.org/simple"
     labels = {
-        "dlgrade.sandbox": "1",
-        "dlgrade.version": __version__,
-        "dlgrade.sandbox-digest": sandbox_digest(folder),
+        **fit_labels(folder),
         "dlgrade.gpu": "1" if gpu else "0",
         "dlgrade.base": base_image or BASE_IMAGE,
         "dlgrade.requirements": " ".join(reqs),
@@ -268,8 +252,6 @@ def build(*, gpu: bool = False, base_image: str | None = None, tag: str | None =
     """Build the sandbox image; returns (tag, image id). Raises SandboxError with the reason."""
     import docker
 
-    from grader.sandbox.docker import _short, connect
-
     client = client or connect(timeout=1800)
     build_plan = plan(gpu=gpu, base_image=base_image, tag=tag)
     wheelhouse = None
@@ -304,7 +286,7 @@ def build(*, gpu: bool = False, base_image: str | None = None, tag: str | None =
                 if "aux" in chunk and isinstance(chunk["aux"], dict) and chunk["aux"].get("ID"):
                     image_id = chunk["aux"]["ID"]
         except docker.errors.APIError as e:
-            raise SandboxError(f"docker build failed: {_short(e)}") from None
+            raise SandboxError(f"docker build failed: {short_error(e)}") from None
     cached = sum("Using cache" in line for line in lines)
     steps = sum(line.startswith("Step ") for line in lines)
     log(f"image {build_plan.tag}: {cached} of {steps} steps from the cache")

@@ -24,7 +24,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from grader.sandbox import SandboxError, Worker, WorkerSpec, stage_worker_files
+from grader.sandbox.base import SandboxError, Worker, WorkerSpec, stage_worker_files
 from grader.sandbox.environment import SandboxEnvironment, describe
 
 HOME = "/home/student"

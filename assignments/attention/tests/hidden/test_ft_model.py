@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from grader.course import datasets
+from grader.course.testing import checkpoint_arrays, remote_accuracy, remote_model
 from grader.judge.torch_remote import RemoteTorch
 
 FULL_MARKS = 0.80  # held-out accuracy for full points (chance is 0.20)
@@ -19,23 +20,12 @@ MARGIN = 0.10      # over the from-scratch baseline
 
 
 def _ft_model(rt, submission):
-    model = submission.ft_model
-    assert model is not None, "ft_model is None: fine-tune the pretrained network and leave it in ft_model"
-    assert rt.isinstance(model, rt.torch.nn.Module), "ft_model must be a torch.nn.Module"
-    return model
+    return remote_model(rt, submission, "ft_model", "fine-tune the pretrained network and leave it in ft_model")
 
 
 def _accuracy(rt, model, heldout):
     X, y = heldout("digits59_few")
-    model.eval()
-    scores = rt.forward(model, X.reshape(-1, 8, 8), "ft_model scores on held-out digits 5-9")
-    assert scores.shape == (len(X), 5), f"ft_model scores: shape {scores.shape}, expected {(len(X), 5)}"
-    assert np.all(np.isfinite(scores)), "ft_model scores contain NaN or inf"
-    return float(np.mean(np.argmax(scores, axis=1) == y))
-
-
-def _checkpoint(reference):
-    return {k: v.numpy() for k, v in reference.load_checkpoint().items()}
+    return remote_accuracy(rt, model, X, y, (8, 8), 5, "ft_model scores", "held-out digits 5-9")
 
 
 @pytest.mark.points(1)
@@ -43,7 +33,7 @@ def _checkpoint(reference):
 def test_ft_model_encoder_unchanged(submission, reference):
     """ft_model's parameters outside head are the checkpoint's, bit for bit, and frozen."""
     rt = RemoteTorch(submission)
-    ckpt = _checkpoint(reference)
+    ckpt = checkpoint_arrays(reference)
     params = rt.parameters(_ft_model(rt, submission))
     for k in ckpt:
         if k.startswith("head."):
@@ -64,7 +54,7 @@ def test_ft_model_head(submission, reference):
     assert "head.weight" in params, "ft_model has no head.weight"
     shape = params["head.weight"].value.shape
     assert shape == (5, 48), f"ft_model's head.weight has shape {shape}, expected (5, 48)"
-    assert not np.array_equal(params["head.weight"].value, _checkpoint(reference)["head.weight"]), (
+    assert not np.array_equal(params["head.weight"].value, checkpoint_arrays(reference)["head.weight"]), (
         "ft_model's head.weight is the pretrained head for the digits 0-4: replace head and train the new one"
     )
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from grader.course import datasets
+from grader.course.testing import checkpoint_arrays, remote_accuracy, remote_model
 from grader.judge.torch_remote import RemoteTorch
 
 FULL_MARKS = 0.90  # held-out accuracy for full points (chance is 0.20)
@@ -18,23 +19,12 @@ BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def _ft_model(rt, submission):
-    model = submission.ft_model
-    assert model is not None, "ft_model is None: fine-tune the pretrained network and leave it in ft_model"
-    assert rt.isinstance(model, rt.torch.nn.Module), "ft_model must be a torch.nn.Module"
-    return model
+    return remote_model(rt, submission, "ft_model", "fine-tune the pretrained network and leave it in ft_model")
 
 
 def _accuracy(rt, model, heldout):
     X, y = heldout("digits59_few")
-    model.eval()
-    scores = rt.forward(model, X.reshape(-1, 1, 8, 8), "ft_model scores on held-out digits 5-9")
-    assert scores.shape == (len(X), 5), f"ft_model scores: shape {scores.shape}, expected {(len(X), 5)}"
-    assert np.all(np.isfinite(scores)), "ft_model scores contain NaN or inf"
-    return float(np.mean(np.argmax(scores, axis=1) == y))
-
-
-def _checkpoint(reference):
-    return {k: v.numpy() for k, v in reference.load_checkpoint().items()}
+    return remote_accuracy(rt, model, X, y, (1, 8, 8), 5, "ft_model scores", "held-out digits 5-9")
 
 
 @pytest.mark.points(1)
@@ -42,7 +32,7 @@ def _checkpoint(reference):
 def test_ft_model_backbone_unchanged(submission, reference):
     """ft_model's parameters outside fc are the checkpoint's, bit for bit, and frozen."""
     rt = RemoteTorch(submission)
-    ckpt = _checkpoint(reference)
+    ckpt = checkpoint_arrays(reference)
     params = rt.parameters(_ft_model(rt, submission))
     for k in ckpt:
         if k.startswith("fc.") or k.endswith(BN_BUFFERS):
@@ -59,7 +49,7 @@ def test_ft_model_backbone_unchanged(submission, reference):
 def test_ft_model_batchnorm_statistics_unchanged(submission, reference):
     """ft_model's BatchNorm running statistics are the checkpoint's, bit for bit."""
     rt = RemoteTorch(submission)
-    ckpt = _checkpoint(reference)
+    ckpt = checkpoint_arrays(reference)
     state = rt.state(_ft_model(rt, submission))
     for k in ckpt:
         if k.endswith(BN_BUFFERS):
@@ -79,7 +69,7 @@ def test_ft_model_head(submission, reference):
     assert "fc.weight" in params, "ft_model has no fc.weight"
     shape = params["fc.weight"].value.shape
     assert shape == (5, 128), f"ft_model's fc.weight has shape {shape}, expected (5, 128)"
-    assert not np.array_equal(params["fc.weight"].value, _checkpoint(reference)["fc.weight"]), (
+    assert not np.array_equal(params["fc.weight"].value, checkpoint_arrays(reference)["fc.weight"]), (
         "ft_model's fc.weight is the pretrained head for the digits 0-4: replace fc and train the new one"
     )
 

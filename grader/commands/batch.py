@@ -12,44 +12,21 @@ from pathlib import Path
 
 import click
 
-EXIT_BAD_INPUT = 2
-_db_option = click.option("--db", default=None, metavar="URL",
-                          help="Gradebook database (default: $DLGRADE_DB, else sqlite:///gradebook.db here); "
-                               "e.g. postgresql+psycopg://user@host/db.")
-_course_option = click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
-                              help="Course folder holding assignments/ (default: $DLGRADE_COURSE, then the "
-                                   "installed copy, then this checkout).")
-
-
-def _fail(message: str) -> None:
-    from grader.textsafe import one_line
-
-    click.echo(f"error: {one_line(message, 500)}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-def _open(db: str | None):  # noqa: ANN202
-    from grader.gradebook.api import Gradebook
-    from grader.gradebook.db import GradebookError
-
-    try:
-        return Gradebook.open(db)
-    except GradebookError as e:
-        _fail(str(e))
+from grader.commands.common import (
+    course_option,
+    db_option,
+    fail,
+    gpus_option,
+    limit_option,
+    open_gradebook,
+    parse_limit,
+    sandbox_option,
+    write_output,
+)
 
 
 def _limits(items: tuple[str, ...]) -> dict:
-    out: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep:
-            _fail(f"--limit {item!r}: expected KEY=VALUE")
-        try:
-            out[key] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
-        except ValueError:
-            _fail(f"--limit {item!r}: {value!r} is not a number")
-    return out
+    return dict(parse_limit(item) for item in items)
 
 
 class _Bar:
@@ -93,10 +70,9 @@ def _terminate_as_interrupt() -> None:
 @click.option("--assignment", required=True, help="Assignment id the submissions are for.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
               help="Submissions graded at once (default: one per core; one per GPU for GPU assignments).")
-@click.option("--sandbox", type=click.Choice(["process", "docker"]), default="process", show_default=True,
-              help="Where the notebooks run.")
-@click.option("--gpus", default=None, metavar="all|N|IDS", help="GPUs for GPU assignments; one per concurrent job.")
-@_db_option
+@sandbox_option("Where the notebooks run.")
+@gpus_option("GPUs for GPU assignments; one per concurrent job.")
+@db_option
 @click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV of the class (id[,name,email,sis_user_id,sis_login_id,section], or Canvas's gradebook "
                    "export); roster students without a submission are 'missing'.")
@@ -106,8 +82,7 @@ def _terminate_as_interrupt() -> None:
 @click.option("--student", "students", multiple=True, metavar="ID", help="Regrade only this student (repeatable).")
 @click.option("--intake", type=click.Choice(["folder", "students", "canvas", "moodle", "gradescope"]), default=None,
               help="The layout of SUBMISSIONS (default: detected).")
-@click.option("--limit", "limit", multiple=True, metavar="KEY=VALUE",
-              help="Override one of the assignment's [limits], e.g. --limit cell_seconds=30 (repeatable).")
+@limit_option("cell_seconds=30")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON summary on stdout.")
 @click.option("--cluster", default=None, metavar="SPEC",
               help="Grade on Dask instead of the local pool: local[:N], tcp://HOST:PORT, tls://HOST:PORT, "
@@ -115,7 +90,7 @@ def _terminate_as_interrupt() -> None:
 @click.option("--cluster-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="TOML file with a [cluster.slurm] table (queue, account, cores, memory, walltime, jobs, "
                    "python, ...) for --cluster slurm.")
-@_course_option
+@course_option
 def batch(submissions: Path, assignment: str, jobs: int | None, sandbox: str, gpus: str | None, db: str | None,
           roster: Path | None, out: Path | None, force: bool, students: tuple[str, ...], intake: str | None,
           limit: tuple[str, ...], as_json: bool, cluster: str | None, cluster_config: Path | None,
@@ -136,7 +111,7 @@ def batch(submissions: Path, assignment: str, jobs: int | None, sandbox: str, gp
         try:
             runner = dask_runner(parse_spec(cluster, cluster_config))
         except ClusterError as e:
-            _fail(str(e))
+            fail(str(e))
     cfg = BatchConfig(submissions=submissions, assignment=assignment, jobs=jobs, sandbox=sandbox, gpus=gpus, db=db,
                       roster=roster, out=out, force=force, students=students, intake=intake, course=course,
                       limits=_limits(limit), cluster=cluster)
@@ -144,13 +119,13 @@ def batch(submissions: Path, assignment: str, jobs: int | None, sandbox: str, gp
     try:
         summary = Batch(cfg, report=(lambda line: None) if as_json else stderr_line, runner=runner).run(progress=bar)
     except BatchInputError as e:
-        _fail(str(e))
+        fail(str(e))
     except Exception as e:
         from grader.cluster.spec import ClusterError
 
         if not isinstance(e, ClusterError):
             raise
-        _fail(str(e))
+        fail(str(e))
     finally:
         if bar is not None:
             bar.stop()
@@ -169,23 +144,23 @@ def batch(submissions: Path, assignment: str, jobs: int | None, sandbox: str, gp
 @click.option("--score", type=float, default=None, help="The score to give.")
 @click.option("--comment", default="", help="Why; shown in the export and on the student's feedback page.")
 @click.option("--clear", is_flag=True, help="Remove the override (of --test, or all of the student's).")
-@_db_option
-@_course_option
+@db_option
+@course_option
 def override(student: str, assignment: str, test: str | None, score: float | None, comment: str, clear: bool,
              db: str | None, course: Path | None) -> None:
     """Set (or --clear) an instructor's score for STUDENT on ASSIGNMENT, kept apart from the autograde."""
-    gb = _open(db)
+    gb = open_gradebook(db)
     if gb.assignment(assignment) is None:
-        _fail(f"assignment {assignment!r} is not in the gradebook {gb.url} (grade it with grade batch first)")
+        fail(f"assignment {assignment!r} is not in the gradebook {gb.url} (grade it with grade batch first)")
     if clear:
         n = gb.clear_override(student, assignment, test)
         click.echo(f"removed {n} override(s) of {student} on {assignment}")
     else:
         if score is None or score != score:
-            _fail("--score X is required (or --clear)")
+            fail("--score X is required (or --clear)")
         rows = {r.student: r for r in gb.students(assignment)}
         if test and student in rows and rows[student].tests and test not in rows[student].tests:
-            _fail(f"--test {test!r}: no such test in {student}'s grading (tests: {', '.join(rows[student].tests)})")
+            fail(f"--test {test!r}: no such test in {student}'s grading (tests: {', '.join(rows[student].tests)})")
         gb.set_override(student, assignment, score, comment, test or "")
         click.echo(f"override: {student} on {assignment}: {test or 'total'} = {score:g}")
     from grader.batch.refresh import refresh_feedback
@@ -200,8 +175,8 @@ def override(student: str, assignment: str, test: str | None, score: float | Non
 @click.argument("assignment")
 @click.option("--until", required=True, metavar="ISO", help="The student's due date, e.g. 2026-12-08T23:59:00+01:00.")
 @click.option("--comment", default="", help="Why (kept in the gradebook).")
-@_db_option
-@_course_option
+@db_option
+@course_option
 def extension(student: str, assignment: str, until: str, comment: str, db: str | None, course: Path | None) -> None:
     """Give STUDENT another due date for ASSIGNMENT (the late policy then counts from it)."""
     from grader.gradebook.scoring import parse_time
@@ -209,9 +184,9 @@ def extension(student: str, assignment: str, until: str, comment: str, db: str |
     try:
         when = parse_time(until)
     except ValueError as e:
-        _fail(f"--until: {e}" if "time zone" in str(e) else f"--until {until!r} is not ISO 8601 "
+        fail(f"--until: {e}" if "time zone" in str(e) else f"--until {until!r} is not ISO 8601 "
               "(e.g. 2026-12-08T23:59:00+01:00)")
-    gb = _open(db)
+    gb = open_gradebook(db)
     gb.set_extension(student, assignment, when, comment)
     click.echo(f"extension: {student} on {assignment} until {when.isoformat()}")
     from grader.batch.refresh import refresh_feedback
@@ -223,22 +198,22 @@ def extension(student: str, assignment: str, until: str, comment: str, db: str |
 @click.argument("assignment")
 @click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Add these students (missing if they have no submission).")
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) -> None:
     """Counts per status, who is missing, who has an override, what changed since the last export."""
     from grader.textsafe import one_line
 
-    gb = _open(db)
+    gb = open_gradebook(db)
     if roster:
         from grader.batch.roster import RosterError, read_roster
 
         try:
             gb.ensure_students(read_roster(roster), roster=True)
         except RosterError as e:
-            _fail(str(e))
+            fail(str(e))
     if gb.assignment(assignment) is None and not roster:
-        _fail(f"assignment {assignment!r} is not in the gradebook {gb.url}")
+        fail(f"assignment {assignment!r} is not in the gradebook {gb.url}")
     rows = gb.students(assignment)
     counts = {s: sum(r.status == s for r in rows) for s in ("graded", "invalid", "error", "missing")}
     missing = [r.student for r in rows if r.status == "missing"]
@@ -269,7 +244,7 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "canvas", "moodle"]), default="json",
               show_default=True, help="json (documented in docs/batch.md), csv (one row per student, one "
               "column per test), canvas (gradebook import CSV) or moodle (grading worksheet); docs/lms.md.")
-@_db_option
+@db_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File to write (default: stdout; canvas/moodle: ASSIGNMENT-canvas.csv / -moodle.csv).")
 @click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -280,13 +255,13 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
               help="canvas: what a student without a submission gets.")
 @click.option("--worksheet", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="moodle: the grading worksheet Moodle exported, to fill (default: a new one).")
-@_course_option
+@course_option
 def export(assignment: str, fmt: str, db: str | None, output: Path | None, roster: Path | None,
            canvas_id: int | None, missing: str, worksheet: Path | None, course: Path | None) -> None:
     """Export ASSIGNMENT's grades: autograde, overrides, late penalties, final scores, per-test scores."""
     from grader.batch.export import export_csv, export_json
 
-    gb = _open(db)
+    gb = open_gradebook(db)
     if fmt in ("canvas", "moodle"):
         from grader.lms import LmsError
         from grader.lms.export import export as lms_export
@@ -295,26 +270,21 @@ def export(assignment: str, fmt: str, db: str | None, output: Path | None, roste
             path = lms_export(gb, assignment, fmt, output, roster=roster, canvas_id=canvas_id, missing=missing,
                               worksheet=worksheet, course=course, log=lambda m: click.echo(m, err=True))
         except LmsError as e:
-            _fail(str(e))
+            fail(str(e))
         except OSError as e:
-            _fail(f"cannot write {output}: {e.strerror or e}")
+            fail(f"cannot write {output}: {e.strerror or e}")
         click.echo(str(path))
         return
     info = gb.assignment(assignment)
     if info is None:
-        _fail(f"assignment {assignment!r} is not in the gradebook {gb.url}")
+        fail(f"assignment {assignment!r} is not in the gradebook {gb.url}")
     rows = gb.students(assignment)
     text = json.dumps(export_json(assignment, info[0], info[1], rows), indent=2) + "\n" if fmt == "json" \
         else export_csv(rows)
     if output is None:
         click.echo(text, nl=False)
     else:
-        from grader.outputs import write_text
-
-        try:
-            path = write_text(output.parent if str(output.parent) else Path("."), output.name, text)
-        except OSError as e:
-            _fail(f"cannot write {output}: {e.strerror or e}")
+        path = write_output(output, text)
         click.echo(f"{len(rows)} students -> {path}", err=True)
     gb.record_export(assignment, fmt, str(output or "-"), rows)
 

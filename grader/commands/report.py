@@ -1,4 +1,8 @@
-"""`grade report` and `grade similarity`: the instructor's pages, read from the gradebook."""
+"""`grade report` and `grade similarity`: the instructor's pages, read from the gradebook.
+
+`register(main)` adds them to the CLI group; the work (grader.report) is imported when a command
+runs. Callers: grader.cli.
+"""
 
 from __future__ import annotations
 
@@ -7,62 +11,35 @@ from pathlib import Path
 
 import click
 
+from grader.commands.common import course_option, db_option, fail, open_gradebook, write_output
+
 _FORMATS = click.Choice(["html", "json"])
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
-
-
-def _open_gradebook(db: str | None):  # noqa: ANN202
-    from grader.gradebook.api import Gradebook
-    from grader.gradebook.db import GradebookError
-
-    try:
-        return Gradebook.open(db)
-    except GradebookError as e:
-        _fail(str(e))
-
-
-def _write(out: Path, text: str) -> Path:
-    from grader.outputs import write_text
-
-    try:
-        return write_text(out.parent if str(out.parent) else Path("."), out.name, text)
-    except OSError as e:
-        _fail(f"cannot write {out}: {e.strerror or e}")
-
-
-def _course_option(f):  # noqa: ANN001, ANN202
-    return click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help="Course folder (default: $DLGRADE_COURSE, the installed copy, this checkout).")(f)
 
 
 @click.command()
 @click.argument("assignment")
-@click.option("--db", default=None, help="Gradebook URL (default: $DLGRADE_DB, else sqlite:///gradebook.db).")
+@db_option
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File to write (default: report.html, or report.json with --format json).")
 @click.option("--format", "fmt", type=_FORMATS, default="html", show_default=True,
               help="html: the instructor's page with plots; json: the same numbers for other tools.")
-@_course_option
+@course_option
 def report(assignment: str, db: str | None, out: Path | None, fmt: str, course: Path | None) -> None:
     """Write the class report for ASSIGNMENT: scores, pass rates, failure clusters, errors."""
     from grader.course.assignment import templates_dir
     from grader.report.classdata import build_report
     from grader.report.page import render_html, render_json
 
-    gb = _open_gradebook(db)
+    gb = open_gradebook(db)
     try:
         data = build_report(gb, assignment)
     except LookupError as e:
-        _fail(str(e))
+        fail(str(e))
     finally:
         gb.dispose()
     out = out or Path(f"report.{fmt}")
     text = render_json(data) if fmt == "json" else render_html(data, out, templates_dir(course))
-    path = _write(out, text)
+    path = write_output(out, text)
     worst = data.tests[0] if data.tests else None
     click.echo(f"{assignment}: {data.status_counts.get('graded', 0)} graded of {data.students}"
                + (f"; lowest pass rate {worst.name} ({100 * worst.pass_rate:.0f} %)" if worst else ""))
@@ -71,7 +48,7 @@ def report(assignment: str, db: str | None, out: Path | None, fmt: str, course: 
 
 @click.command()
 @click.argument("assignment")
-@click.option("--db", default=None, help="Gradebook URL (default: $DLGRADE_DB, else sqlite:///gradebook.db).")
+@db_option
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
               help="Absolute similarity bar in [0, 1] (default 0.75); pairs that stand out against the "
                    "class's own distribution are flagged as well.")
@@ -79,7 +56,7 @@ def report(assignment: str, db: str | None, out: Path | None, fmt: str, course: 
               help="File to write (default: similarity.html, or similarity.json with --format json).")
 @click.option("--format", "fmt", type=_FORMATS, default="html", show_default=True,
               help="html: flagged pairs side by side; json: every pair with a similarity above 0.")
-@_course_option
+@course_option
 def similarity(assignment: str, db: str | None, threshold: float | None, out: Path | None, fmt: str,
                course: Path | None) -> None:
     """Compare the code of every pair of students of ASSIGNMENT (the starter's code does not count)."""
@@ -92,14 +69,14 @@ def similarity(assignment: str, db: str | None, threshold: float | None, out: Pa
     from grader.report import similarity as sim
     from grader.report.page import render_similarity_html
 
-    gb = _open_gradebook(db)
+    gb = open_gradebook(db)
     try:
         subs = gb.submissions(assignment)
         codes = sim.class_codes(subs)
     finally:
         gb.dispose()
     if not subs:
-        _fail(f"the gradebook has no submissions for assignment '{assignment}'; run grade batch first")
+        fail(f"the gradebook has no submissions for assignment '{assignment}'; run grade batch first")
     try:
         starter_path = load_assignment(assignment, course).starter
         starter = sim.notebook_code(starter_path.read_bytes()) if starter_path.is_file() else ""
@@ -120,8 +97,13 @@ def similarity(assignment: str, db: str | None, threshold: float | None, out: Pa
         text = json.dumps(result.to_json(), indent=2) + "\n"
     else:
         text = render_similarity_html(result, codes, starter, templates_dir(course))
-    path = _write(out, text)
+    path = write_output(out, text)
     flagged = sum(p.flagged for p in result.pairs)
     click.echo(f"{assignment}: {result.students} students, {flagged} flagged pairs "
                f"(class median {result.median:.2f}, bar {result.outlier_bar:.2f})")
     click.echo(f"Similarity: {path}")
+
+
+def register(main: click.Group) -> None:
+    for command in (report, similarity):
+        main.add_command(command)

@@ -1,8 +1,8 @@
 """The LMS commands of `grade`: gradescope build, prairielearn build, feedback, push canvas.
 
-Imports only click at module level (the CLI's start-up time matters); each command imports
-its grader.lms module when it runs. `grade export --format canvas|moodle` lives with the batch
-commands' `export` and calls grader.lms.export.
+Imports only click and grader.commands.common at module level (the CLI's start-up time
+matters); each command imports its grader.lms module when it runs. `grade export --format
+canvas|moodle` lives with the batch commands' `export` and calls grader.lms.export.
 """
 
 from __future__ import annotations
@@ -13,26 +13,14 @@ from pathlib import Path
 
 import click
 
-EXIT_BAD_INPUT = 2
+from grader.commands.common import course_option, db_option, fail, open_gradebook
+
 GRADESCOPE_VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 
-_course_option = click.option(
-    "--course", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Course folder holding assignments/ and reference/ (default: $DLGRADE_COURSE, "
-         "then the installed copy, then this checkout).")
-_db_option = click.option("--db", default=None, metavar="URL",
-                          help="Gradebook database URL (default: $DLGRADE_DB, else sqlite:///gradebook.db).")
 _offline_option = click.option(
     "--offline", is_flag=True,
     help="Put every dependency's wheel inside (CPython 3.11, Linux, about 260 MB), so that the image "
          "build needs no PyPI; default: setup.sh installs them from PyPI.")
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    from grader.textsafe import one_line
-
-    click.echo(f"error: {one_line(message, 500)}", err=True)
-    sys.exit(code)
 
 
 def _call(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
@@ -41,9 +29,9 @@ def _call(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
     try:
         return fn(*args, **kwargs)
     except LmsError as e:
-        _fail(str(e))
+        fail(str(e))
     except OSError as e:
-        _fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
+        fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
 
 
 def _log(message: str) -> None:
@@ -63,7 +51,7 @@ def gradescope() -> None:
               help="Gradescope visibility of the hidden tests (default: [lms] gradescope_hidden_visibility, "
                    "else after_published).")
 @_offline_option
-@_course_option
+@course_option
 def gradescope_build(assignment: str, out: Path | None, hidden_visibility: str | None, offline: bool,
                      course: Path | None) -> None:
     """Write ASSIGNMENT's Gradescope autograder zip (setup.sh and run_autograder at its root)."""
@@ -85,7 +73,7 @@ def prairielearn() -> None:
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for image/ (docker build context) and question/ (info.json, tests/).")
 @_offline_option
-@_course_option
+@course_option
 def prairielearn_build(assignment: str, out: Path, offline: bool, course: Path | None) -> None:
     """Write ASSIGNMENT's PrairieLearn grader: an image context and the question's tests/ folder."""
     from grader.lms import prairielearn as pl
@@ -101,13 +89,12 @@ def prairielearn_build(assignment: str, out: Path, offline: bool, course: Path |
               help="The zip to write.")
 @click.option("--for", "target", type=click.Choice(["canvas", "moodle", "plain"]), default="plain",
               show_default=True, help="Name the pages for this LMS's bulk feedback upload.")
-@_db_option
+@db_option
 def feedback(assignment: str, zip_path: Path, target: str, db: str | None) -> None:
     """Zip every student's feedback page, named for the LMS's bulk feedback upload."""
-    from grader.gradebook.api import Gradebook
     from grader.lms import feedback_zip
 
-    path, count, notes = _call(feedback_zip.build, Gradebook.open(db), assignment, zip_path, target)
+    path, count, notes = _call(feedback_zip.build, open_gradebook(db), assignment, zip_path, target)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"{count} feedback page(s) -> {path}")
@@ -134,39 +121,38 @@ def push() -> None:
               help="One update_grades call per 100 students (a Canvas job, polled until done) "
                    "instead of one request per student.")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
-@_db_option
+@db_option
 @click.option("--course-dir", "course", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Course folder with assignment.toml's [lms] canvas_assignment_id (default: as for grade submit).")
 def push_canvas(assignment: str, url: str, course_id: str, canvas_id: int | None, token_env: str,
                 feedback_url: str | None, retries: int, bulk: bool, dry_run: bool, db: str | None,
                 course: Path | None) -> None:
     """Post each changed final score (and a short comment) with Canvas's Submissions API."""
-    from grader.gradebook.api import Gradebook
     from grader.lms import canvas
     from grader.lms.export import _course_canvas_id
 
     canvas_id = canvas_id or _course_canvas_id(assignment, course)
     if canvas_id is None:
-        _fail("no Canvas assignment id: pass --canvas-id or set [lms] canvas_assignment_id in assignment.toml")
+        fail("no Canvas assignment id: pass --canvas-id or set [lms] canvas_assignment_id in assignment.toml")
     client = None
     if not dry_run:
         token = os.environ.get(token_env, "").strip()
         if not token:
-            _fail(f"no Canvas token: set the environment variable {token_env} (Canvas: Account > Settings > "
+            fail(f"no Canvas token: set the environment variable {token_env} (Canvas: Account > Settings > "
                   "New access token)")
         client = _call(canvas.CanvasClient, url, token, retries=retries)
-    gb = Gradebook.open(db)
+    gb = open_gradebook(db)
     try:
         summary = canvas.push_grades(gb, assignment, client, url=url, course=course_id, canvas_id=canvas_id,
                                      dry_run=dry_run, feedback_url=feedback_url, bulk=bulk, log=click.echo)
     except canvas.CanvasAuthError as e:
-        _fail(str(e), code=1)
+        fail(str(e), code=1)
     except Exception as e:  # noqa: BLE001 - LmsError and OSError: one line
         from grader.lms import LmsError
 
         if not isinstance(e, (LmsError, OSError)):
             raise
-        _fail(str(e), code=1)
+        fail(str(e), code=1)
     for line in summary.skipped:
         click.echo(f"skipped: {line}", err=True)
     if dry_run:
