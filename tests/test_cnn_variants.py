@@ -151,6 +151,24 @@ BUGS = [
         {t: "must be written without torch" for t in (*FORWARD_TESTS, *BACKWARD_TESTS)},
     ),
     Case(
+        # Issue 18, finding 7: scipy.signal.correlate is a convolution, so cnn's by_hand_forbids
+        # refuses scipy in every by-hand call (this forward is otherwise correct).
+        "conv_forward_calls_scipy",
+        (
+            (
+                "BLOCK:conv_forward_naive",
+                """
+                from scipy.signal import correlate
+                x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+                full = np.stack([correlate(x_pad, w[f][None], mode="valid", method="direct")[:, 0]
+                                 for f in range(w.shape[0])], axis=1)
+                out = full[:, :, ::stride, ::stride] + b[None, :, None, None]
+                """,
+            ),
+        ),
+        {t: "must be written without scipy" for t in (*FORWARD_TESTS, *BACKWARD_TESTS)},
+    ),
+    Case(
         "pool_forward_ignores_stride",
         (
             ("            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]\n",
