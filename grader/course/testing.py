@@ -310,11 +310,21 @@ class Credit:
     """Partial credit for a test: `credit.award(0.5, "accuracy 0.85 of 0.90")`.
 
     If the test then passes, it earns `fraction * points`; an assertion failure still earns 0.
+    `credit.measured(acc, FULL_MARKS)` records the held-out accuracy the test measured, pass or
+    fail: result.json carries it as data and `grade report` plots it (never read from messages,
+    which student code can shape).
     """
 
     def __init__(self) -> None:
         self.fraction: float | None = None
         self.message = ""
+        self.accuracy: float | None = None
+        self.accuracy_needed: float | None = None
+
+    def measured(self, accuracy: float, needed: float | None = None) -> None:
+        """The held-out accuracy this test computed (and the accuracy full marks need)."""
+        self.accuracy = round(float(accuracy), 6)
+        self.accuracy_needed = None if needed is None else round(float(needed), 6)
 
     def award(self, fraction: float, message: str = "") -> None:
         self.fraction = min(1.0, max(0.0, float(fraction)))

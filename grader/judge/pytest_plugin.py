@@ -156,6 +156,9 @@ class JudgePlugin:
         duration = time.monotonic() - self._started.get(item.nodeid, time.monotonic())
         base = dict(name=item.name, suite=suite, max_score=points, visibility=visibility,
                     duration=round(duration, 4), description=doc[0] if doc else "")
+        measured: Credit | None = item.stash.get(_CREDIT, None)
+        if measured is not None and measured.accuracy is not None:  # the judge's number, not a message
+            base.update(accuracy=measured.accuracy, accuracy_needed=measured.accuracy_needed)
         if report.skipped:
             reason = call.excinfo.value.msg if call.excinfo and hasattr(call.excinfo.value, "msg") else ""
             return TestResult(score=0.0, status="skipped", message=f"skipped: {reason}",

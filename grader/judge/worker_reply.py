@@ -228,7 +228,7 @@ def _decode(value: Any, arrays: list[np.ndarray], make_handle: Callable[[int, st
         return float(value["$float"])
     if "$h" in value:
         hid, tname = value["$h"], value.get("type", "object")
-        if type(hid) is not int or not isinstance(tname, str):
+        if type(hid) is not int or not 0 < hid < 2**53 or not isinstance(tname, str):  # a counter's value
             raise BadReply("malformed handle")
         return make_handle(hid, tname[:MAX_TYPE_NAME])
     raise BadReply(f"unknown tag {str(list(value))[:40]}")
