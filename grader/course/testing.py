@@ -156,9 +156,10 @@ def assert_states_close(actual: Mapping[str, Any], expected: Mapping[str, Any], 
         raise AssertionError(f"{name}: tensor names differ; missing {missing[:5]}, unexpected {extra[:5]}")
     worst, worst_error, failing = "", 0.0, 0
     for key, want in expected.items():
+        if tuple(np.shape(actual[key])) != tuple(np.shape(want)):  # before any float64 copy of it
+            raise AssertionError(f"{name}: {key} has shape {tuple(np.shape(actual[key]))}, "
+                                 f"expected {tuple(np.shape(want))}")
         a, e = _state_array(actual[key]), _state_array(want)
-        if a.shape != e.shape:
-            raise AssertionError(f"{name}: {key} has shape {tuple(a.shape)}, expected {tuple(e.shape)}")
         if str(getattr(actual[key], "dtype", a.dtype)) != str(getattr(want, "dtype", e.dtype)):
             raise AssertionError(f"{name}: {key} has dtype {getattr(actual[key], 'dtype', a.dtype)}, "
                                  f"expected {getattr(want, 'dtype', e.dtype)}")
