@@ -40,11 +40,15 @@ SETTINGS = {"seed": 0, "epochs": 60, "batch_size": 32, "lr": 3e-3, "weight_decay
 PARTIAL_EPOCHS = 2
 PARTIAL_STATE = HERE.parent / "tests" / "data" / f"resnet_digits04_{PARTIAL_EPOCHS}epochs.pt"
 #: Per-tensor relative tolerance (grader.course.testing.tensor_rel_error) for a re-run of the first
-#: epochs. Measured on one AVX-512 machine, against the recorded state: the worst tensor differs
-#: by 2.4e-06 under the default, ATEN_CPU_CAPABILITY=default, ONEDNN_MAX_CPU_ISA=AVX2 and =SSE41
-#: (20x margin), while a changed setting moves some tensor by far more: lr +1% 0.57, weight decay
-#: x2 0.39, +1% 1.1e-04, recon_weight +1% 0.58, batch size 33 1.4, seed 1 1.8, one image fewer 1.5.
+#: epochs, which runs in PARTIAL_DTYPE (float64) from the same initialisation. In float32 the
+#: re-run is chaotic in the rounding: Adam's first steps turn a gradient's last bits into whole
+#: steps, and on an AMD EPYC (AVX-512) ATEN_CPU_CAPABILITY=default drifted from 2e-06 after 3
+#: steps to 0.14 after 42. In float64, measured there against the recorded state: 7.9e-07 under
+#: ATEN_CPU_CAPABILITY=default, 0 under the default, ONEDNN_MAX_CPU_ISA=AVX2 and =SSE41 (63x
+#: margin), while a changed setting moves some tensor by far more: weight decay +1% 9.8e-04,
+#: lr +1% 0.57, recon_weight +1% 0.57, batch size 33 1.4, seed 1 1.8.
 PARTIAL_RTOL = 5e-5
+PARTIAL_DTYPE = torch.float64
 
 
 _spec = importlib.util.spec_from_file_location("dlgrade_reference_pretrain_common", HERE / "pretrain_common.py")
@@ -67,16 +71,20 @@ def _features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.flatten(model.avgpool(x), 1)
 
 
-def pretrain(epochs: int | None = None, settings: dict | None = None) -> dict[str, torch.Tensor]:
-    """Run the pretraining (the first `epochs` epochs of it); returns the model's state_dict."""
+def pretrain(epochs: int | None = None, settings: dict | None = None,
+             dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Run the pretraining (the first `epochs` epochs of it) in `dtype`, from the same float32
+    initialisation; returns the model's state_dict."""
     s = {**SETTINGS, **(settings or {})}
     epochs = s["epochs"] if epochs is None else epochs
     ref = _finetune_module()
     X, y = source_data()
+    X = X.to(dtype)
     with common.one_thread(deterministic=True):
         torch.manual_seed(s["seed"])
         model = ref.CompactResNet(num_classes=5)
         decoder = nn.Linear(model.fc.in_features, 64)
+        model, decoder = model.to(dtype), decoder.to(dtype)
         optimizer = torch.optim.Adam([*model.parameters(), *decoder.parameters()], lr=s["lr"],
                                      weight_decay=s["weight_decay"])
 
@@ -92,7 +100,7 @@ def pretrain(epochs: int | None = None, settings: dict | None = None) -> dict[st
 #: sha256; check_partial(state=None, rtol=PARTIAL_RTOL): a re-run of them compared with it.
 recorded_partial_state, check_partial = common.partial_checks(
     "pretrain_resnet.py", SETTINGS, PARTIAL_EPOCHS, PARTIAL_STATE, PARTIAL_RTOL, lambda: _finetune_module().recorded(),
-    lambda epochs: pretrain(epochs))
+    lambda epochs: pretrain(epochs, dtype=PARTIAL_DTYPE))
 
 
 #: What a fresh full run's features must reach. A full run is chaotic in the rounding: on
@@ -135,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     if args.check or args.check_partial:
-        state = pretrain(PARTIAL_EPOCHS)
+        state = pretrain(PARTIAL_EPOCHS, dtype=PARTIAL_DTYPE)
         digest = common.sha256(common.serialize(state))[:16]
         try:
             worst, error = check_partial(state)
@@ -147,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.monotonic() - started:.0f} s)")
         if args.check_partial:
             return 0
-    partial_state = pretrain(PARTIAL_EPOCHS) if not args.check else None
+    partial_state = pretrain(PARTIAL_EPOCHS, dtype=PARTIAL_DTYPE) if not args.check else None
     data = common.serialize(pretrain())
     seconds = time.monotonic() - started
     if args.check:
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": "CompactResNet(num_classes=5), reference/finetune.py",
         "source": common.SOURCE,
         "settings": SETTINGS,
-        "partial": {"epochs": PARTIAL_EPOCHS, "sha256": partial,
+        "partial": {"epochs": PARTIAL_EPOCHS, "dtype": str(PARTIAL_DTYPE).removeprefix("torch."), "sha256": partial,
                     "state": PARTIAL_STATE.relative_to(HERE.parent).as_posix(), "rtol": PARTIAL_RTOL},
         "torch": torch.__version__,
         "seconds": round(seconds, 1),

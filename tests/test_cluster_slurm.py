@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from batch_class import small_class, write_folder
-from test_cluster import LIMITS, _export, _grade, _scores
+from cli_run import grade
+from test_cluster import LIMITS, _export, _scores
 
 HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.slow
@@ -70,11 +71,11 @@ log_directory = "{logs}"
 startup_seconds = 180
 """)
     local_db = f"sqlite:///{tmp_path / 'local.db'}"
-    r = _grade("batch", str(folder), "--assignment", "backprop", "--db", local_db, "--out", str(tmp_path / "lo"),
+    r = grade("batch", str(folder), "--assignment", "backprop", "--db", local_db, "--out", str(tmp_path / "lo"),
                "--json", "-j", "2", *LIMITS, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     db = f"sqlite:///{tmp_path / 'slurm.db'}"
-    r = _grade("batch", str(folder), "--assignment", "backprop", "--db", db, "--out", str(tmp_path / "sl"),
+    r = grade("batch", str(folder), "--assignment", "backprop", "--db", db, "--out", str(tmp_path / "sl"),
                "--json", "--cluster", "slurm", "--cluster-config", str(config), *LIMITS, cwd=tmp_path, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:] + " | " + " ".join(
         p.read_text(errors="replace")[-800:] for p in logs.glob("*.err"))
@@ -122,7 +123,7 @@ def test_bad_config_is_one_line(tmp_path):
     write_folder(tmp_path / "class", small_class(1))
     config = tmp_path / "cluster.toml"
     config.write_text("[cluster.slurm]\nqueue = 3\n")
-    r = _grade("batch", str(tmp_path / "class"), "--assignment", "backprop", "--db",
+    r = grade("batch", str(tmp_path / "class"), "--assignment", "backprop", "--db",
                f"sqlite:///{tmp_path / 'x.db'}", "--cluster", "slurm", "--cluster-config", str(config), cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.startswith("error:") and "queue" in r.stderr and len(r.stderr.strip().splitlines()) == 1
