@@ -13,12 +13,12 @@ from pathlib import Path
 
 import click
 
-from grader import __version__
 from grader.commands import batch as _batch
 from grader.commands import lms as _lms
 from grader.commands import report as _report
 from grader.commands.common import course_option, fail, gpus_option, limit_option, parse_limit, sandbox_option
 from grader.textsafe import one_line
+from grader.version import __version__
 
 
 class _Progress:
@@ -45,12 +45,17 @@ class _Progress:
 
 def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path | None,
                    as_json: bool, sandbox: str, course: Path | None, instructor: bool,
-                   gpus: str | None = None, limit: tuple[str, ...] = (), fmt: str = "dlgrade") -> None:
+                   gpus: str | None = None, limit: tuple[str, ...] = (), fmt: str = "dlgrade",
+                   quiet: bool = False, kit: Path | None = None) -> None:
+    from grader.course.notebook import BadNotebook
+    from grader.course.submission_files import submission_parts
     from grader.judge.pipeline import BadInput, grade, prepare
 
     try:
-        nb, spec = prepare(notebook, assignment, course)
-    except BadInput as e:
+        notebook, files = submission_parts(notebook)  # a notebook, or a folder: notebook + model files
+        kit = _kit_for(mode, notebook, course, kit)
+        nb, spec = prepare(notebook, assignment, course) if kit is None else _prepare_kit(notebook, kit, assignment)
+    except (BadInput, BadNotebook) as e:
         if fmt == "prairielearn":
             _prairielearn_ungradable(str(e), out or notebook.parent / f"{notebook.stem}-{mode}", as_json)
         fail(str(e))
@@ -67,7 +72,7 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
     progress = _Progress(quiet=as_json)
     try:
         result = grade(nb, spec, notebook_name=notebook.name, mode=mode, sandbox=sandbox, gpus=gpus,
-                       on_cell=progress.cell, on_test=progress.test)
+                       on_cell=progress.cell, on_test=progress.test, files=files)
     except BadInput as e:
         if fmt == "prairielearn":
             _prairielearn_ungradable(str(e), out, as_json)
@@ -92,10 +97,61 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
     if as_json:
         click.echo(json.dumps(pl_data if fmt == "prairielearn" else result.to_json(), indent=2))
         return
+    if not quiet:
+        for line in _failures(result, instructor):
+            click.echo(line)
     for line in _summary(result, feedback, result_path):
         click.echo(line)
     if fmt == "prairielearn":
         click.echo(f"PrairieLearn: {one_line(pl_path, 4000)}")
+
+
+def _kit_for(mode: str, notebook: Path, course: Path | None, kit: Path | None) -> Path | None:
+    """The kit to check with: --kit, else (no --course, no $DLGRADE_COURSE) kit.json beside the notebook."""
+    import os
+
+    from grader.judge.pipeline import BadInput
+    from grader.kit.load import find_kit
+
+    if kit is not None:
+        if mode == "submit":
+            raise BadInput("a kit holds the public tests only: `grade submit` needs the course; "
+                           "use `grade check NB --kit DIR`, and hand your notebook in")
+        return kit
+    if mode == "check" and course is None and not os.environ.get("DLGRADE_COURSE"):
+        return find_kit(notebook)
+    return None
+
+
+def _prepare_kit(notebook: Path, kit: Path, assignment: str | None):  # noqa: ANN202
+    """(notebook, the kit's Assignment), or BadInput with one line."""
+    from grader.course.assignment import assignment_id_of
+    from grader.course.notebook import BadNotebook, read_notebook
+    from grader.judge.pipeline import BadInput
+    from grader.kit.build import KitError
+    from grader.kit.load import load_kit
+
+    try:
+        nb = read_notebook(notebook)
+    except BadNotebook as e:
+        raise BadInput(str(e)) from None
+    try:
+        spec = load_kit(kit)
+    except KitError as e:
+        raise BadInput(str(e)) from None
+    for given in (assignment, assignment_id_of(nb)):
+        if given and given != spec.id:
+            raise BadInput(f"{notebook}: this notebook is for assignment '{given}', but the kit in {kit} "
+                           f"is for '{spec.id}'")
+    return nb, spec
+
+
+def _failures(result, instructor: bool) -> list[str]:  # noqa: ANN001
+    """Each failing test with the feedback page's one-line message (grader.feedback.lines)."""
+    from grader.feedback.lines import failure_lines
+
+    due = result.extra.get("due") if isinstance(result.extra, dict) else None
+    return failure_lines(result.tests, instructor=instructor, due=due)
 
 
 def _summary(result, feedback: Path, result_path: Path) -> list[str]:  # noqa: ANN001
@@ -175,6 +231,11 @@ def _grade_options(f):  # noqa: ANN001, ANN201
     f = limit_option("memory_mb=4096")(f)
     f = gpus_option("GPUs the notebook may use: all, a count (2) or device ids (0,1). "
                     "Used when the assignment has gpu = optional or required.")(f)
+    f = click.option("--kit", type=click.Path(path_type=Path), default=None,
+                     help="Check with this kit folder (grade kit) instead of the course (default for "
+                          "grade check: the kit beside the notebook, when there is no course).")(f)
+    f = click.option("--quiet", "-q", "quiet", is_flag=True,
+                     help="Only the progress dots and the score: leave out the failing tests' lines.")(f)
     f = click.option("--instructor", is_flag=True,
                      help="Show every test message in the feedback, whatever its visibility.")(f)
     f = course_option(f)
@@ -201,7 +262,7 @@ def main() -> None:
                                       "results.json into --out (and print it with --json).")
 def submit(notebook: Path, assignment: str | None, out: Path | None, as_json: bool, sandbox: str,
            course: Path | None, instructor: bool, **options: object) -> None:
-    """Grade NOTEBOOK with the public and hidden tests."""
+    """Grade NOTEBOOK (or a folder: the notebook and its model files) with the public and hidden tests."""
     _grade_command("submit", notebook, assignment, out, as_json, sandbox, course, instructor, **options)
 
 
@@ -209,7 +270,9 @@ def submit(notebook: Path, assignment: str | None, out: Path | None, as_json: bo
 @_grade_options
 def check(notebook: Path, assignment: str | None, out: Path | None, as_json: bool, sandbox: str,
           course: Path | None, instructor: bool, **options: object) -> None:
-    """Run only the public tests on NOTEBOOK (fast; for students, after every edit)."""
+    """Run only the public tests on NOTEBOOK or a folder holding it (fast; for students, after every edit).
+
+    A folder's model files ([model] in assignment.toml) are checked and loaded, not scored."""
     _grade_command("check", notebook, assignment, out, as_json, sandbox, course, instructor, **options)
 
 
@@ -218,7 +281,9 @@ def check(notebook: Path, assignment: str | None, out: Path | None, as_json: boo
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("data"))
 @course_option
 def data(assignment: str, directory: Path, course: Path | None) -> None:
-    """Write ASSIGNMENT's public data files into DIRECTORY (default ./data) for local Jupyter."""
+    """Write ASSIGNMENT's public data files into DIRECTORY (default ./data) for local Jupyter.
+
+    With [model] predictions, also <dataset>_test.npz: the unlabeled test inputs (X, id)."""
     from grader.course import datasets
     from grader.course.assignment import AssignmentError, load_assignment
 
@@ -228,6 +293,16 @@ def data(assignment: str, directory: Path, course: Path | None) -> None:
         fail(str(e))
     for path in datasets.write_public(spec.datasets, directory, spec.public_files):
         click.echo(str(path))
+    if spec.model is not None and spec.model.predictions:
+        import numpy as np
+
+        from grader.judge.model_scoring import test_inputs
+        from grader.judge.pipeline import course_secret
+
+        X = test_inputs(spec.model, course_secret())
+        path = directory / f"{spec.model.dataset}_test.npz"
+        np.savez(path, X=X, id=np.arange(len(X)))
+        click.echo(f"{path}  (unlabeled test inputs: predict each id into {spec.model.predictions})")
 
 
 @main.command()
@@ -279,6 +354,47 @@ def validate(assignments: tuple[str, ...], course: Path | None) -> None:
     if problems:
         click.echo(f"{problems} problem(s)", err=True)
         sys.exit(1)
+
+
+@main.command(name="kit")
+@click.argument("assignment")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
+              help="A new folder, or FILE.zip (default: ./<ASSIGNMENT>-kit).")
+@course_option
+def kit_(assignment: str, out: Path | None, course: Path | None) -> None:
+    """Write ASSIGNMENT's student kit: starter, public tests, public data, manifest; nothing secret."""
+    from grader.course.assignment import AssignmentError, load_assignment
+    from grader.kit.build import KitError, write_kit
+
+    try:
+        spec = load_assignment(assignment, course)
+        path = write_kit(spec, out or Path(f"{spec.id}-kit"))
+    except (AssignmentError, KitError) as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"cannot write the kit: {e.strerror or e}")
+    click.echo(str(path))
+
+
+@main.command(name="new-course")
+@click.argument("directory", type=click.Path(path_type=Path))
+def new_course(directory: Path) -> None:
+    """Lay out a new course in DIRECTORY: one small assignment that `grade validate` passes."""
+    from grader.authoring.skeleton import SkeletonError
+    from grader.authoring.skeleton import new_course as make
+
+    try:
+        files = make(directory)
+    except SkeletonError as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"cannot write {directory}: {e.strerror or e}")
+    for path in files:
+        click.echo(str(path))
+    click.echo(f"Next: DLGRADE_COURSE={directory} grade validate", err=True)
+
+
+main.add_command(new_course, name="init")
 
 
 @main.command(name="list")

@@ -72,3 +72,20 @@ def csv_cell(value: Any, limit: int | None = 32_000) -> Any:
     if text.startswith(_FORMULA_START) or text.lstrip().startswith(_FORMULA_START[:4]):
         text = "'" + text
     return text
+
+
+#: Code points a UTF-8 encoder (a database driver, a file write) refuses: lone surrogates, as
+#: os.listdir gives for file names that are not UTF-8 (surrogateescape) or "\ud800" in an
+#: exception message.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def storable(value: Any, limit: int | None = None) -> str:
+    """`value` as text any database and UTF-8 file accepts: each lone surrogate becomes U+FFFD,
+    NUL bytes (refused by PostgreSQL) are dropped; with `limit`, at most that many characters,
+    a cut marked with an ellipsis. Everything else is kept as it is (this is not `clean_text`)."""
+    text = value if isinstance(value, str) else str(value)
+    text = _SURROGATES.sub("\ufffd", text).replace("\x00", "")
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)] + "\u2026"
+    return text

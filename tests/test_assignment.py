@@ -255,8 +255,6 @@ def test_bad_values(tmp_path, text, words):
 
 
 def test_source_checkout(no_env):
-    if (REPO / "grader" / "_course").exists():
-        pytest.skip("a packaged course copy sits in the source tree")
     if not (REPO / "assignments").is_dir():
         pytest.skip("no assignments/ in the checkout")
     assert course_root() == REPO
@@ -285,27 +283,27 @@ def test_explicit_course_beats_env(tmp_path, monkeypatch):
 
 def test_empty_env_is_ignored(monkeypatch):
     monkeypatch.setenv("DLGRADE_COURSE", "")
-    monkeypatch.setattr(A, "_PACKAGED_COURSE", Path("/nonexistent/_course"))
     monkeypatch.setattr(A, "_SOURCE_COURSE", REPO)
     if (REPO / "assignments").is_dir():
         assert course_root() == REPO
 
 
-def test_packaged_course_comes_before_source(tmp_path, monkeypatch, no_env):
-    packaged = make_course(tmp_path / "pkg" / "_course", {"p": ""})
+def test_the_package_holds_no_course(tmp_path, monkeypatch, no_env):
+    """A course copy inside the installed package is never used: the wheel ships none."""
+    make_course(tmp_path / "grader" / "_course", {"p": ""})
+    monkeypatch.setattr(A, "_PACKAGE_DIR", tmp_path / "grader")
     source = make_course(tmp_path / "src", {"s": ""})
-    monkeypatch.setattr(A, "_PACKAGED_COURSE", packaged)
     monkeypatch.setattr(A, "_SOURCE_COURSE", source)
-    assert course_root() == packaged
-    monkeypatch.setattr(A, "_PACKAGED_COURSE", tmp_path / "none")
     assert course_root() == source
 
 
 def test_no_course_found(tmp_path, monkeypatch, no_env):
-    monkeypatch.setattr(A, "_PACKAGED_COURSE", tmp_path / "a")
     monkeypatch.setattr(A, "_SOURCE_COURSE", tmp_path / "b")
     with pytest.raises(AssignmentError, match="DLGRADE_COURSE"):
         course_root()
+    # Pages still render without a course: the grader's own templates.
+    monkeypatch.setattr(A, "_PACKAGED_TEMPLATES", REPO / "templates")
+    assert templates_dir() == REPO / "templates"
 
 
 @pytest.mark.parametrize("where", ["arg", "env"])

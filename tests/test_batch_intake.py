@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch.intake import read_intake
+from grader.batch.intake import Limits, read_intake
 from grader.batch.roster import RosterError, read_roster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ HOSTILE = {
     "symlink": ([(_symlink("link_5005_5_backprop.ipynb", "/etc/shadow"), b"/etc/shadow")], "symbolic link"),
     "bomb": ([("bomb_5006_6_backprop.ipynb", None)], "compression ratio"),
     "duplicate_names": ([("dup_5008_8_backprop.ipynb", GOOD), ("dup_5008_8_backprop.ipynb", STARTER)],
-                        "duplicate name"),
+                        "entries have this name and they differ"),
     "nested_zip": ([("nest_5009_9_inner.zip", None), ("nest_5010_10_backprop.ipynb", None)], "nested archive"),
 }
 
@@ -176,13 +176,35 @@ def test_hostile_archive_is_refused_per_entry(kind, tmp_path):
     assert all(": refused: " in r and "\n" not in r for r in got.refused)
 
 
-def test_ten_thousand_entries_stop_at_the_limit(tmp_path):
-    entries = CANVAS_GOOD + [(f"junk/{i:05d}.txt", b"x") for i in range(10_000)]
-    z = _zip(tmp_path / "flood.zip", entries)
-    got = read_intake(z, "backprop", kind="canvas")
-    assert set(got.picked) == {"5001"}
-    assert len(got.refused) == 1 and "more than the limit of 5000" in got.refused[0]
-    assert len(got.skipped) < 5000
+def test_one_students_flood_spends_only_their_own_budget(tmp_path):
+    """A 5,000-file upload (a repository) costs its owner the extra files, never anyone else."""
+    flood = [(f"mallory_5002_{i}_f{i:05d}.txt", b"x") for i in range(5000)]
+    entries = CANVAS_GOOD + flood + [("mallory_5002_9_backprop.ipynb", STARTER), ("goodbob_5003_2_backprop.ipynb",
+                                                                                 STARTER)]
+    got = read_intake(_zip(tmp_path / "flood.zip", entries), "backprop", kind="canvas")
+    assert set(got.picked) == {"5001", "5002", "5003"}
+    assert got.picked["5001"].data == GOOD and got.picked["5003"].data == STARTER
+    assert got.picked["5002"].data == STARTER  # the notebook is kept first: the flood costs only extra files
+    assert len(got.refused) == 1 and "'5002' has 5001 files, more than the limit of 1000 per student" in got.refused[0]
+    assert len(got.skipped) <= 1001
+    small = Limits(max_entries=3, max_student_entries=2)
+    many = [(f"s{k}_{5100 + k}_{k}_backprop.ipynb", GOOD) for k in range(3)] + [("z_5200_1_backprop.ipynb", GOOD)]
+    got = read_intake(_zip(tmp_path / "cap.zip", many), "backprop", kind="canvas", limits=small)
+    assert set(got.picked) == {"5100", "5101", "5102"}
+    assert len(got.refused) == 1 and "intake's limit of 3 entries was reached (student '5100'" in got.refused[0]
+
+
+def test_folder_walk_budget_is_per_student(tmp_path):
+    root = tmp_path / "class"
+    for who in ("ann", "mallory", "zed"):
+        (root / who).mkdir(parents=True)
+        (root / who / "backprop.ipynb").write_bytes(GOOD)
+    for i in range(30):
+        (root / "mallory" / f"junk{i:02d}.txt").write_bytes(b"x")
+    got = read_intake(root, "backprop", limits=Limits(max_student_entries=10))
+    assert got.kind == "students" and set(got.picked) == {"ann", "mallory", "zed"}
+    assert all(not p.reason and p.data == GOOD for p in got.picked.values())
+    assert len(got.refused) == 1 and "'mallory' holds more than 10 files" in got.refused[0]
 
 
 def test_hostile_archive_graded_by_the_cli_writes_nothing_outside_the_workspace(tmp_path):
@@ -194,7 +216,7 @@ def test_hostile_archive_graded_by_the_cli_writes_nothing_outside_the_workspace(
     z = _zip(ws / "class.zip", everything)
     before = {p for p in tmp_path.rglob("*")}
     r = subprocess.run([sys.executable, "-m", "grader.cli", "batch", str(z), "--assignment", "backprop", "-j", "2",
-                        "--db", f"sqlite:///{ws / 'gb.db'}", "--out", str(ws / "out"), "--intake", "canvas"],
+                        "--db", f"sqlite:///{ws / 'gb.db'}", "--out", str(ws / "out"), "--layout", "canvas"],
                        capture_output=True, text=True, timeout=900, cwd=ws)
     assert r.returncode == 0, r.stderr[-2000:]
     refusals = [line for line in r.stderr.splitlines() if ": refused: " in line]

@@ -224,8 +224,8 @@ def gradings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
 
     - starter: the starter notebook (score 0), submit, output for people;
     - check: the solution without its metadata, `check --assignment backprop --json`;
-    - example0..2: the example submission (partial score), submit, once for people and twice
-      with --json; the three must agree (they also run side by side with the others).
+    - example0..2: the example submission (partial score), submit, for people, with --json and
+      with --quiet; the three must agree (they also run side by side with the others).
     """
     work = tmp_path_factory.mktemp("gradings")
     nb = without_metadata(SOLUTION, work / "solution-no-metadata.ipynb")
@@ -234,7 +234,7 @@ def gradings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
         "check": ("check", nb, "--assignment", "backprop", "--json"),
         "example0": ("submit", EXAMPLE),
         "example1": ("submit", EXAMPLE, "--json"),
-        "example2": ("submit", EXAMPLE, "--json"),
+        "example2": ("submit", EXAMPLE, "--quiet"),
     }
     jobs = {name: (Job(*args, "--out", work / f"{name}-out", cwd=work), work / f"{name}-out")
             for name, args in specs.items()}
@@ -315,6 +315,34 @@ def test_example_submission_gets_partial_score(example_runs) -> None:
     assert "test_best_net_accuracy" not in failing
     assert f"Score: {result['score']:g} / {result['max_score']:g}" in run.stdout
     assert f"Feedback: {out / 'feedback.html'}" in run.stdout
+
+
+def test_terminal_lists_each_failing_test_with_its_message(example_runs) -> None:
+    """Each failing test, one line, with the feedback page's message (hidden ones: the page's note)."""
+    run, out = example_runs[0]
+    result = public_result(run, out)
+    lines = run.stdout.splitlines()
+    failing = [t for t in result["tests"] if t["status"] in ("failed", "error", "partial")]
+    assert failing
+    listed = [ln for ln in lines if ln.startswith(("  FAIL ", "  ERROR ", "  PARTIAL "))]
+    assert len(listed) == len(failing), lines
+    assert lines.index(listed[-1]) < next(i for i, ln in enumerate(lines) if ln.startswith("Score:"))
+    for t, line in zip(failing, listed):
+        assert f" {t['name']} (" in line
+        if t["visibility"] == "visible":
+            assert line.endswith(": " + " ".join(t["message"].split())[:300]), (line, t["message"])
+        elif t["visibility"] == "hidden":
+            assert line.endswith(": hidden test"), line
+    relu = next(ln for ln in listed if " test_relu_small " in ln)
+    assert "relu" in relu.split("): ", 1)[1]
+
+
+def test_quiet_keeps_only_dots_and_score(example_runs) -> None:
+    run, out = example_runs[2]
+    assert public_result(run, out)["score"] > 0
+    assert not [ln for ln in run.stdout.splitlines() if ln.startswith(("  FAIL", "  ERROR", "  PARTIAL"))]
+    assert run.stdout.startswith("Score: ")
+    assert "F" in run.stderr and "." in run.stderr  # the progress dots
 
 
 def _verdicts(result: dict) -> dict:

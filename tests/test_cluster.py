@@ -187,8 +187,8 @@ def _other_version(tmp_path: Path) -> dict[str, str]:
 
     pkg = tmp_path / "pkg"
     shutil.copytree(ROOT / "grader", pkg / "grader", ignore=shutil.ignore_patterns("__pycache__"))
-    init = pkg / "grader" / "__init__.py"
-    init.write_text(re.sub(r'__version__ = "[^"]*"', '__version__ = "0.0.0+other"', init.read_text()))
+    version = pkg / "grader" / "version.py"
+    version.write_text(re.sub(r'__version__ = "[^"]*"', '__version__ = "0.0.0+other"', version.read_text()))
     return {"PYTHONPATH": str(pkg), "DLGRADE_COURSE": str(ROOT)}
 
 

@@ -92,31 +92,44 @@ def test_sigterm_cancels_the_jobs_and_keeps_finished_results(slurm, tmp_path):
 
     students = small_class(6)
     folder = write_folder(tmp_path / "class", students)
-    config = tmp_path / "cluster.toml"
-    logs = tmp_path / "logs"
+    config = tmp_path / "cluster.toml"  # no log_directory: the job logs go to OUT/slurm-logs, not the cwd
     config.write_text(f'[cluster.slurm]\nqueue = "debug"\ncores = 1\nmemory = "3GB"\njobs = 1\n'
-                      f'python = "{sys.executable}"\ninterface = "lo"\nlog_directory = "{logs}"\n')
+                      f'python = "{sys.executable}"\ninterface = "lo"\n')
     db = f"sqlite:///{tmp_path / 'slurm.db'}"
     proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(folder), "--assignment", "backprop",
                              "--db", db, "--out", str(tmp_path / "out"), "--json", "--cluster", "slurm",
                              "--cluster-config", str(config), *LIMITS], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and not list((tmp_path / "out").glob("*/result.json")):
+    while time.monotonic() < deadline and not _recorded(tmp_path / "slurm.db"):  # a row, not only its files
         time.sleep(0.5)
-    assert list((tmp_path / "out").glob("*/result.json")), "no result within 600 s"
+    assert _recorded(tmp_path / "slurm.db"), "no result within 600 s"
     assert _squeue() != "", "the worker job runs while the batch does"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     graded = json.loads(out)["graded"]
-    assert 1 <= graded < len(students)
+    assert 1 <= graded < len(students), err[-2000:]
     for _ in range(60):
         if _squeue() == "":
             break
         time.sleep(0.5)
     assert _squeue() == "", "the Slurm jobs are cancelled"
     assert len(_export(db, tmp_path)) == graded
+    assert list((tmp_path / "out" / "slurm-logs").glob("dask-worker-*")), "the job logs are under OUT"
+    assert not list(tmp_path.glob("slurm-*.out")), "no slurm-N.out where the batch was started"
+
+
+def _recorded(path: Path) -> int:
+    """Gradings the batch has committed to its SQLite gradebook so far (0 before it exists)."""
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as con:
+            return con.execute("select count(*) from gradings").fetchone()[0]
+    except sqlite3.Error:
+        return 0
 
 
 def test_bad_config_is_one_line(tmp_path):

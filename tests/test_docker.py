@@ -27,7 +27,7 @@ from docker_env import (  # noqa: F401  (docker_ready: an autouse fixture)
 from hostile_cases import SOLUTION, write_notebook
 
 from grader.course.assignment import Limits, load_assignment
-from grader.course.notebook import read_notebook
+from grader.course.notebook import read_notebook, strip_ipython
 from grader.judge.pipeline import BadInput, grade, grade_notebook
 from grader.judge.remote import Submission
 from grader.judge.session import Cell, WorkerSession
@@ -91,10 +91,13 @@ def test_worker_runs_locked_down():
         "    open(os.path.join(d, 'scratch.txt'), 'w').write('ok')\n"  # writable, as under bwrap
         "home = os.getcwd()\n"
     )
-    s = session([probe])
+    s = session([probe, strip_ipython("from grader import check\ncheck()\n%load_ext grader\n%check relu")])
     try:
         runs = s.run_notebook()
         assert runs[0].status == "ok", runs[0].message
+        # the image has no grader package: the worker's stand-in makes the in-notebook check a no-op
+        assert runs[1].status == "ok", runs[1].message
+        assert "nothing checked" in runs[1].outputs[0]["text"]
         sub = Submission(s)
         assert sub.uid >= 1000
         assert sub.home == "/home/student"

@@ -189,8 +189,10 @@ def test_ipython_syntax_does_not_crash_grading(worker_of):
         "%matplotlib inline\nimport numpy as np\n!pip install torch\nfiles = !ls\nz = 1",
         "%%time\nw = 2",
         "%%bash\necho hi",
+        "from grader import check\ncheck()\n%load_ext grader\n%check relu",
     ])
-    assert [r.status for r in runs] == ["ok", "ok", "ok"]
+    assert [r.status for r in runs] == ["ok", "ok", "ok", "ok"]
+    assert "nothing checked" in runs[3].outputs[0]["text"]
     assert sub.z == 1 and sub.w == 2
 
 

@@ -13,7 +13,9 @@ nothing is imported, so `grade list` stays fast. `validate_assignment` then
    arguments in place and returns zeros of the solution's shapes) and the same zeros without the
    zeroing: no hidden test may give the first more points than the second. Such a test takes
    its expected value from something the student's code can change;
-6. measures the hidden suite's wall time on the solution.
+6. measures the hidden suite's wall time on the solution;
+7. checks that the public tests run from the student's kit (grader.kit.verify): no judge-only
+   fixture or import, and the solution graded from its kit gets the course's verdicts.
 
 Lint rules, for every test function (`test*` functions, and `test*` methods of `Test*`
 classes, in `tests/public/` and `tests/hidden/`):
@@ -292,6 +294,8 @@ class Summary:
 def summarize(assignment: Assignment) -> Summary:
     tests, _ = collect_tests(assignment)
     points = sum((t.points if t.points is not None else 1.0) * (t.cases or 1) for t in tests)
+    if assignment.model is not None:  # the model part (grader.judge.model_scoring), scored after the tests
+        points += assignment.model.points
     return Summary(points=points,
                    public=sum(t.cases or 1 for t in tests if t.suite == "public"),
                    hidden=sum(t.cases or 1 for t in tests if t.suite == "hidden"),
@@ -416,6 +420,10 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
     tests, problems = lint_tests(assignment)
     report.violations += problems
     _check_starter_file(assignment, report)
+    from grader.kit import verify
+
+    kit_static = verify.static_problems(assignment)
+    report.violations += kit_static
 
     # The solution: full marks, every cell running, every test run.
     clock = _Clock()
@@ -446,6 +454,11 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
                 f"{file}: {len(names)} test(s) did not run ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
                 "does the file import? (one test file that pytest cannot collect stops every test)")
         report.notes += [_one_line(e) for e in result.errors]
+        if not kit_static and assignment.starter.exists():  # the public tests, run from the kit
+            try:
+                report.violations += verify.kit_differences(assignment, assignment.solution, result, sandbox)
+            except Exception as e:  # KitError, BadInput: the kit cannot be made or read
+                report.violations.append(f"kit: cannot check the solution from its kit: {_one_line(e)}")
 
     # The starter: no hidden test may give points for the stubs.
     if assignment.starter.exists():

@@ -10,6 +10,7 @@ Callers: grader.commands.batch. Calls grader.batch.{intake,roster,pool,job}, gra
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import statistics
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from grader import __version__
 from grader.batch.intake import Intake, Picked
 from grader.batch.pool import Job
-from grader.textsafe import one_line
+from grader.textsafe import one_line, storable
+from grader.version import __version__
 
 MAX_SKIP_LINES = 50  # skipped extra files listed one per line; the rest are counted
 
@@ -44,7 +45,7 @@ class BatchConfig:
     out: Path | None = None  # default: next to the intake, <name>-batch/
     force: bool = False
     students: tuple[str, ...] = ()  # regrade only these
-    intake: str | None = None  # force a layout
+    intake: str | None = None  # the layout (--layout); None or "auto": detected
     course: Path | None = None
     limits: dict[str, Any] = field(default_factory=dict)  # --limit overrides of [limits]
     job_timeout: float | None = None  # driver-side deadline per submission (seconds)
@@ -94,6 +95,8 @@ class Batch:
     def __init__(self, cfg: BatchConfig, report: Callable[[str], None] = lambda line: None,
                  runner: Runner | None = None) -> None:
         self.cfg, self.report, self.runner = cfg, report, runner or local_runner
+        self._digests: dict[str, str] = {}  # student -> digest of the kept files ([model]) in this intake
+        self._graded: dict[str, str] | None = None  # student -> the digest their current grading recorded
 
     # -- setup -------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -129,7 +132,9 @@ class Batch:
         except RosterError as e:
             raise BatchInputError(str(e)) from None
         try:
-            self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out)
+            keep = tuple(n for n in (spec.model.weights, spec.model.predictions) if n) if spec.model else ()
+            self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out,
+                                              roster_ids=[r["id"] for r in self.roster], keep=keep)
         except IntakeError as e:
             raise BatchInputError(str(e)) from None
         try:
@@ -149,11 +154,45 @@ class Batch:
             p = picked[sid]
             if wanted and sid not in wanted:
                 continue
-            if self.cfg.force or sid in wanted or current.get(sid, ("", ""))[0] != p.content_hash:
+            if self.cfg.force or sid in wanted or current.get(sid, ("", ""))[0] != p.content_hash \
+                    or (self.spec.model is not None and (p.files or self._graded_digest(sid))
+                        and self._files_digest(p) != self._graded_digest(sid)):
                 todo.append(p)
             else:
                 unchanged += 1
         return todo, unchanged
+
+    def _files_digest(self, p: Picked) -> str:
+        """sha256 over a submission's kept files ([model]: names and bytes, or why unreadable): new
+        weights next to an unchanged notebook are a new submission. Kept in the result's extra.model."""
+        digests = self._digests
+        if p.student not in digests:
+            h = hashlib.sha256()
+            for f, data in self._read_kept(p):
+                h.update(f"{f.name}\0{len(data)}\0".encode())
+                h.update(data.encode() if isinstance(data, str) else hashlib.sha256(data).digest())
+            digests[p.student] = h.hexdigest()
+        return digests[p.student]
+
+    def _graded_digest(self, student: str) -> str:
+        """The kept files' digest of the student's current grading ("" if none was recorded)."""
+        if self._graded is None:
+            self._graded = {}
+            for row in self.gb.students(self.spec.id):
+                if row.grading_id is None:
+                    continue
+                try:
+                    result = json.loads(self.gb.grading(row.grading_id)["result_json"] or "{}")
+                    self._graded[row.student] = str(result["extra"]["model"]["files_digest"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return self._graded.get(student, "")
+
+    def _read_kept(self, p: Picked):  # noqa: ANN202 - yields (KeptFile, bytes | str)
+        model, limits = self.spec.model, self.spec.limits
+        caps = {model.weights: limits.model_file_mb, model.predictions: -(-limits.predictions_kb // 1024)}
+        for f in p.files:
+            yield f, f.read(max(1, caps.get(f.name, 1)))  # type: ignore[operator]
 
     def run(self, progress: Any = None) -> dict[str, Any]:
         from grader.authoring.validate import summarize
@@ -198,6 +237,9 @@ class Batch:
 
             def record(p: Picked, res: dict[str, Any]) -> None:
                 late = assess(spec.late, p.submitted_at, p.late_flag)
+                model = ((res.get("result") or {}).get("extra") or {}).get("model")
+                if p.files and isinstance(model, dict):
+                    model["files_digest"] = self._files_digest(p)
                 try:
                     files = self._write_files(p.student, res)
                 except OSError as e:  # a link planted in OUT, a full disk: this student only
@@ -235,7 +277,7 @@ class Batch:
                           "lateness": {"late": lateness.late, "seconds": lateness.seconds, "days": lateness.days,
                                        "penalty": lateness.penalty}}
                 jobs.append(Job(p.student, p.data, p.content_hash,
-                                {**base, "source_name": p.name, "adjust": adjust}))
+                                {**base, "source_name": p.name, "adjust": adjust, **self._model_files(p)}))
             by_key = {p.student: p for p in todo}
             if jobs:
                 timeout = cfg.job_timeout or (2 * spec.limits.notebook_seconds + 600)
@@ -255,6 +297,24 @@ class Batch:
         gb.dispose()
         return summary
 
+    def _model_files(self, p: Picked) -> dict[str, Any]:
+        """{"files": {name: path | {"refused": why}}} for a submission's kept files ([model]), written
+        to OUT/<student>/files/ for the judge to read; {} when it has none."""
+        if not p.files:
+            return {}
+        from grader.outputs import ensure_dir, write_bytes
+
+        out: dict[str, Any] = {}
+        for f, data in self._read_kept(p):
+            if isinstance(data, str):
+                out[f.name] = {"refused": f"{f.name}: {data.removeprefix('refuse: ')}"}
+                continue
+            try:
+                out[f.name] = str(write_bytes(ensure_dir(self.out / p.student / "files"), f.name, data))
+            except OSError as e:
+                out[f.name] = {"refused": f"{f.name}: cannot be stored for grading: {e.strerror or e}"}
+        return {"files": out}
+
     def _write_files(self, student: str, res: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         """OUT/<student>/result.json and feedback.html, as grade submit writes them."""
         from grader.outputs import ensure_dir, write_text
@@ -272,7 +332,7 @@ class Batch:
             stale.unlink(missing_ok=True)
         files = [("result", str(write_text(folder, "result.json", json.dumps(res["result"], indent=2) + "\n")))]
         if res.get("feedback_html"):
-            files.append(("feedback", str(write_text(folder, "feedback.html", res["feedback_html"]))))
+            files.append(("feedback", str(write_text(folder, "feedback.html", storable(res["feedback_html"])))))
         return tuple(files)
 
     def _summary(self, counts: dict[str, int], unchanged: int, durations: list[tuple[float, str]],
@@ -321,7 +381,8 @@ def print_summary(summary: dict[str, Any], echo: Callable[[str], None]) -> None:
 
 
 def _natural(key: str) -> tuple:
-    return (0, int(key), key) if key.isdigit() else (1, 0, key)
+    """Numbers first, by value: ASCII digits only (`'①'.isdigit()` is true, `int('①')` fails)."""
+    return (0, int(key), key) if key.isascii() and key.isdigit() else (1, 0, key)
 
 
 def stderr_line(line: str) -> None:

@@ -15,9 +15,9 @@ import datetime as dt
 import io
 from typing import Any
 
-from grader import __version__
 from grader.gradebook.api import StudentRow
 from grader.textsafe import csv_cell
+from grader.version import __version__
 
 CSV_FIELDS = ("student", "name", "email", "sis_user_id", "sis_login_id", "section", "status", "score",
               "late", "seconds_late", "late_penalty", "final_score", "max_score", "override")

@@ -210,7 +210,7 @@ def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, 
             result = grade(nb, judge.spec, notebook_name=name, mode=mode,
                            sandbox=options.get("sandbox", "process"), slot=int(options.get("slot", 0)),
                            gpus=options.get("gpus"), jobs=int(options.get("jobs", 1)),
-                           backend=judge.backend, data_dir=judge.data_dir)
+                           backend=judge.backend, data_dir=judge.data_dir, files=_files(options))
         except BadInput as e:
             return {"status": "invalid", "reason": one_line(str(e).replace(f"{work}/", ""), 500)}
         finally:
@@ -234,6 +234,14 @@ def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, 
                 "result": result.to_json(), "feedback_html": feedback, "reason": reason, "traceback": tb}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _files(options: dict[str, Any]) -> dict[str, Any]:
+    """The submission's model files: name -> Path, or -> the reason it could not be kept (a str)."""
+    out: dict[str, Any] = {}
+    for name, where in (options.get("files") or {}).items():
+        out[str(name)] = str(where["refused"]) if isinstance(where, dict) else Path(where)
+    return out
 
 
 def _adjustments(result: Any, options: dict[str, Any]) -> tuple[str, ...]:

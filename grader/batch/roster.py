@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from pathlib import Path
 
 from grader.textsafe import one_line
@@ -21,6 +22,7 @@ FIELDS = ("id", "name", "email", "sis_user_id", "sis_login_id", "section")
 _CANVAS = {"student": "name", "id": "id", "sis user id": "sis_user_id", "sis login id": "sis_login_id",
            "section": "section", "email": "email"}
 MAX_ROSTER_BYTES = 20 * 2**20
+MAX_ID_CHARS = 128  # the gradebook's students.id column
 
 
 class RosterError(Exception):
@@ -63,8 +65,11 @@ def read_roster(path: Path) -> list[dict[str, str]]:
                 entry[key] = one_line(value, 256)
         if canvas and "points possible" in entry["name"].lower():
             continue
+        entry["id"] = unicodedata.normalize("NFC", entry["id"])  # the intake's ids are NFC too
         if not entry["id"]:
             continue
+        if len(entry["id"]) > MAX_ID_CHARS:
+            raise RosterError(f"roster {path}: line {n}: the id is longer than {MAX_ID_CHARS} characters")
         if entry["id"] in seen:
             raise RosterError(f"roster {path}: line {n}: id {entry['id']!r} appears twice")
         seen.add(entry["id"])

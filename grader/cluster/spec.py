@@ -24,7 +24,7 @@ class SlurmSettings:
     jobs: int = 2  # jobs started for the batch (never more than there are submissions)
     python: str = ""  # the Python on the nodes; "" = this interpreter's path
     interface: str = ""  # network interface for scheduler and workers, e.g. "lo" or "ib0"; "" = default
-    log_directory: str = ""  # where the job scripts' output goes; "" = Slurm's default
+    log_directory: str = ""  # where the jobs' slurm-N.out logs go; "" = OUT/slurm-logs (grade batch --out)
     job_extra_directives: tuple[str, ...] = ()  # more #SBATCH lines, e.g. ("--gres=gpu:1",)
     worker_gpus: int = 0  # GPUs each job's worker advertises (Dask resource GPU)
     startup_seconds: float = 300.0  # how long to wait for the first worker to connect

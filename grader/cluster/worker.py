@@ -9,39 +9,19 @@ submission at a time.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
+from grader.course.assignment import course_digest  # the course folder's digest (grader.course)
+
 _GRADE_LOCK = threading.Lock()
-_SKIP = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
-
-
-def course_digest(course: str | Path | None = None) -> str:
-    """sha256 over the course's assignments/ and reference/ files (names and bytes)."""
-    from grader.course.assignment import course_root
-
-    root = course_root(course)
-    h = hashlib.sha256()
-    for part in ("assignments", "reference"):
-        base = root / part
-        if not base.is_dir():
-            continue
-        for path in sorted(base.rglob("*")):
-            rel = path.relative_to(root)
-            if not path.is_file() or _SKIP & set(rel.parts) or path.suffix == ".pyc":
-                continue
-            h.update(str(rel).encode() + b"\0")
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
 
 
 def identity(course: str | None = None) -> dict[str, Any]:
     """What the driver compares with its own before it sends work."""
-    from grader import __version__
     from grader.sandbox.gpu import host_gpu_count
+    from grader.version import __version__
 
     try:
         gpus = host_gpu_count()

@@ -80,8 +80,12 @@ def _terminate_as_interrupt() -> None:
               help="Folder for OUT/<student>/result.json and feedback.html (default: next to SUBMISSIONS).")
 @click.option("--force", is_flag=True, help="Regrade every submission, changed or not (overrides are kept).")
 @click.option("--student", "students", multiple=True, metavar="ID", help="Regrade only this student (repeatable).")
-@click.option("--intake", type=click.Choice(["folder", "students", "canvas", "moodle", "gradescope"]), default=None,
-              help="The layout of SUBMISSIONS (default: detected).")
+@click.option("--layout", "layout", type=click.Choice(["auto", "folder", "students", "canvas", "moodle", "gradescope"]),
+              default="auto", show_default=True,
+              help="The layout of SUBMISSIONS; auto decides on the whole structure and refuses a mixed or "
+                   "ambiguous one (docs/batch.md).")
+@click.option("--intake", "intake", type=click.Choice(["folder", "students", "canvas", "moodle", "gradescope"]),
+              default=None, hidden=True, help="Old name of --layout.")
 @limit_option("cell_seconds=30")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON summary on stdout.")
 @click.option("--cluster", default=None, metavar="SPEC",
@@ -92,8 +96,8 @@ def _terminate_as_interrupt() -> None:
                    "python, ...) for --cluster slurm.")
 @course_option
 def batch(submissions: Path, assignment: str, jobs: int | None, sandbox: str, gpus: str | None, db: str | None,
-          roster: Path | None, out: Path | None, force: bool, students: tuple[str, ...], intake: str | None,
-          limit: tuple[str, ...], as_json: bool, cluster: str | None, cluster_config: Path | None,
+          roster: Path | None, out: Path | None, force: bool, students: tuple[str, ...], layout: str,
+          intake: str | None, limit: tuple[str, ...], as_json: bool, cluster: str | None, cluster_config: Path | None,
           course: Path | None) -> None:
     """Grade a class: a folder of notebooks or student folders, or a Canvas/Moodle/Gradescope zip.
 
@@ -103,15 +107,27 @@ def batch(submissions: Path, assignment: str, jobs: int | None, sandbox: str, gp
     from grader.batch.driver import Batch, BatchConfig, BatchInputError, print_summary, stderr_line
 
     _terminate_as_interrupt()
+    if intake is not None and layout not in ("auto", intake):
+        fail(f"--layout {layout} and --intake {intake} disagree (--intake is the old name of --layout)")
+    intake = intake or (None if layout == "auto" else layout)
     runner = None
     if cluster is not None:
         from grader.cluster.runner import dask_runner
         from grader.cluster.spec import ClusterError, parse_spec
 
         try:
-            runner = dask_runner(parse_spec(cluster, cluster_config))
+            spec = parse_spec(cluster, cluster_config)
         except ClusterError as e:
             fail(str(e))
+        if spec.kind == "slurm" and not spec.slurm.log_directory:  # slurm-N.out: with the batch's results
+            import dataclasses
+            import os
+
+            from grader.batch.driver import default_out
+
+            logs = Path(os.path.abspath(out or default_out(submissions))) / "slurm-logs"
+            spec = dataclasses.replace(spec, slurm=dataclasses.replace(spec.slurm, log_directory=str(logs)))
+        runner = dask_runner(spec)
     cfg = BatchConfig(submissions=submissions, assignment=assignment, jobs=jobs, sandbox=sandbox, gpus=gpus, db=db,
                       roster=roster, out=out, force=force, students=students, intake=intake, course=course,
                       limits=_limits(limit), cluster=cluster)

@@ -26,7 +26,7 @@ MESSAGE_CHARS = 1000
 course_option = click.option(
     "--course", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Course folder holding assignments/ and reference/ (default: $DLGRADE_COURSE, "
-         "then the installed copy, then this checkout).")
+         "then this checkout; the dlgrade package holds no course).")
 db_option = click.option(
     "--db", default=None, metavar="URL",
     help="Gradebook database (default: $DLGRADE_DB, else sqlite:///gradebook.db here); "

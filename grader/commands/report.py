@@ -1,4 +1,4 @@
-"""`grade report` and `grade similarity`: the instructor's pages, read from the gradebook.
+"""`grade report`, `grade similarity` and `grade leaderboard`: pages read from the gradebook.
 
 `register(main)` adds them to the CLI group; the work (grader.report) is imported when a command
 runs. Callers: grader.cli.
@@ -33,6 +33,7 @@ def report(assignment: str, db: str | None, out: Path | None, fmt: str, course: 
     gb = open_gradebook(db)
     try:
         data = build_report(gb, assignment)
+        data = _with_leaderboard(data, gb, course)
     except LookupError as e:
         fail(str(e))
     finally:
@@ -44,6 +45,55 @@ def report(assignment: str, db: str | None, out: Path | None, fmt: str, course: 
     click.echo(f"{assignment}: {data.status_counts.get('graded', 0)} graded of {data.students}"
                + (f"; lowest pass rate {worst.name} ({100 * worst.pass_rate:.0f} %)" if worst else ""))
     click.echo(f"Report: {path}")
+
+
+def _with_leaderboard(data, gb, course: Path | None):  # noqa: ANN001, ANN202
+    """The class report with the leaderboard of an assignment with [model] (as the course defines it now)."""
+    import dataclasses
+
+    from grader.course.assignment import AssignmentError, load_assignment
+
+    try:
+        spec = load_assignment(data.assignment, course)
+    except AssignmentError:  # the gradebook outlives the course folder: no leaderboard then
+        return data
+    if spec.model is None:
+        return data
+    from grader.judge.pipeline import course_secret
+    from grader.report.leaderboard import build_leaderboard, to_json
+
+    return dataclasses.replace(data, leaderboard=to_json(build_leaderboard(gb, spec, course_secret())))
+
+
+@click.command()
+@click.argument("assignment")
+@db_option
+@click.option("--phase", type=click.Choice(["public", "private"]), default=None,
+              help="Which part of the test set ranks (default: public before the due date, private after).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the static page to post (pseudonyms and scores only), e.g. leaderboard.html.")
+@course_option
+def leaderboard(assignment: str, db: str | None, phase: str | None, out: Path | None, course: Path | None) -> None:
+    """Rank ASSIGNMENT's models under pseudonyms (assignments with [model]; docs/models.md)."""
+    from grader.course.assignment import AssignmentError, load_assignment
+    from grader.judge.pipeline import course_secret
+    from grader.report.leaderboard import build_leaderboard, render_html, text_lines
+
+    try:
+        spec = load_assignment(assignment, course)
+    except AssignmentError as e:
+        fail(str(e))
+    gb = open_gradebook(db)
+    try:
+        board = build_leaderboard(gb, spec, course_secret(), phase)
+    except LookupError as e:
+        fail(str(e))
+    finally:
+        gb.dispose()
+    for line in text_lines(board):
+        click.echo(line)
+    if out is not None:
+        click.echo(f"Page: {write_output(out, render_html(board))}")
 
 
 @click.command()
@@ -105,5 +155,5 @@ def similarity(assignment: str, db: str | None, threshold: float | None, out: Pa
 
 
 def register(main: click.Group) -> None:
-    for command in (report, similarity):
+    for command in (report, similarity, leaderboard):
         main.add_command(command)

@@ -5,8 +5,11 @@ A *course root* is a folder holding `assignments/<id>/`, `reference/<name>.py` a
 
 1. the `course` argument (the CLI's `--course`);
 2. the environment variable `DLGRADE_COURSE`;
-3. the copy packaged into the wheel, `grader/_course/` (a non-editable install);
-4. the source checkout: the folder above the `grader` package, if it holds `assignments/`.
+3. the source checkout: the folder above the `grader` package, if it holds `assignments/`.
+
+The wheel holds no course (nothing secret ships with the grader); students get a kit
+(grader.kit). Page templates come from the course's `templates/`, else the grader's own copy
+(`grader/_templates/` in a wheel, `templates/` in the checkout).
 
 The file format is documented in docs/authoring.md. Every key has a default here; unknown
 keys are errors, so that a typo cannot silently fall back to a default.
@@ -35,7 +38,7 @@ _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-_PACKAGED_COURSE = _PACKAGE_DIR / "_course"
+_PACKAGED_TEMPLATES = _PACKAGE_DIR / "_templates"
 _SOURCE_COURSE = _PACKAGE_DIR.parent
 
 
@@ -61,6 +64,45 @@ class Limits:
     received_mb: int = 1024  # bytes (reply headers and arrays) the judge accepts from the worker, whole grading
     text_kb: int = 2048  # student text (cell outputs) kept in the result over the whole notebook
     result_kb: int = 8192  # the largest result.json; cell outputs, then messages are cut to fit
+    # Files that come with the notebook ([model]; docs/models.md), read by the judge only.
+    model_file_mb: int = 256  # the largest weights file (safetensors) a submission may carry
+    predictions_kb: int = 4096  # the largest predictions file (CSV id,label)
+
+
+#: Metrics of `[model]`: what the judge computes from the predictions and the labels it keeps.
+#: accuracy and macro_f1 grow with quality, loss (cross-entropy of the model's logits) shrinks.
+MODEL_METRICS = ("accuracy", "macro_f1", "loss")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """`[model]` in assignment.toml: a trained model (weights and/or predictions) scored on held-out
+    data the judge keeps, with grade cutoffs (docs/models.md). Absent: the assignment takes no model."""
+
+    #: The weights file a submission carries next to its notebook ("" = none): safetensors only.
+    weights: str = ""
+    #: The predictions file ("" = none): CSV `id,label` over the test inputs of `grade data`.
+    predictions: str = ""
+    builder: str = "build_model"  # notebook function returning the untrained torch.nn.Module for the weights
+    max_parameters: int = 1_000_000  # the most values the weights file may hold (parameters and buffers)
+    metric: str = "accuracy"  # accuracy | macro_f1 | loss (needs weights: it reads the logits)
+    dataset: str = ""  # the held-out set: a name of [data] datasets
+    input_shape: tuple[int, ...] = ()  # one input as the model takes it, e.g. [1, 8, 8]; () = as stored
+    batch_size: int = 128  # held-out inputs per call into the model (each call under call_seconds)
+    #: (metric value, fraction of `points`) pairs, in order of growing quality; linear between
+    #: them, the first fraction below the first value and the last one above the last.
+    cutoffs: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
+    points: float = 10.0  # what the model part is worth
+    #: The share of the held-out rows in the public part (its score is shown before the due
+    #: date); the rest is private and decides the grade. Which rows: fixed by the course secret.
+    public_fraction: float = 0.3
+    #: Whether students may choose their leaderboard pseudonym (notebook metadata dlgrade.pseudonym).
+    pseudonyms: bool = True
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a larger metric value is a better model."""
+        return self.metric != "loss"
 
 
 #: Gradescope's test visibilities (results.json `visibility`).
@@ -98,6 +140,8 @@ class Assignment:
     #: `[late]`: the late policy of batch grading (grader.gradebook.scoring.LatePolicy).
     late: Any = None
     lms: LmsSettings = field(default_factory=LmsSettings)
+    #: `[model]`: the trained model part, or None when the assignment takes no model files.
+    model: ModelSettings | None = None
     #: The course root holding assignments/, reference/ and templates/; when not given,
     #: the folder two levels above `root` (course/assignments/<id>).
     course: Path = None  # type: ignore[assignment]
@@ -144,19 +188,55 @@ def course_root(course: Path | str | None = None) -> Path:
     env = os.environ.get("DLGRADE_COURSE", "")
     if env:
         return _checked_dir(Path(env), "DLGRADE_COURSE")
-    if (_PACKAGED_COURSE / "assignments").is_dir():
-        return _PACKAGED_COURSE
     if (_SOURCE_COURSE / "assignments").is_dir():
         return _SOURCE_COURSE
     raise AssignmentError(
-        f"no course found: no {_PACKAGED_COURSE / 'assignments'} or {_SOURCE_COURSE / 'assignments'}; "
-        "set DLGRADE_COURSE to a folder holding assignments/"
+        "no course found: the dlgrade package holds none; set DLGRADE_COURSE (or pass --course) to a "
+        "folder holding assignments/, or check a notebook with its kit (grade check NB --kit DIR)"
     )
 
 
+def course_digest(course: Path | str | None = None) -> str:
+    """sha256 over the course's assignments/ and reference/ files (names and bytes): which course
+    a cluster worker grades with (grader.cluster) and which course a kit was built from (grader.kit)."""
+    import hashlib
+
+    root = course_root(course)
+    skip = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+    h = hashlib.sha256()
+    for part in ("assignments", "reference"):
+        base = root / part
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(root)
+            if not path.is_file() or skip & set(rel.parts) or path.suffix == ".pyc":
+                continue
+            h.update(str(rel).encode() + b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
 def templates_dir(course: Path | str | None = None) -> Path:
-    """The course root's templates/ folder (HTML feedback and the like)."""
-    return course_root(course) / "templates"
+    """The templates/ folder for pages: the course's own, else the grader's (no course needed)."""
+    explicit = (course is not None and str(course) != "") or bool(os.environ.get("DLGRADE_COURSE"))
+    try:
+        root: Path | None = course_root(course)
+    except AssignmentError:
+        if explicit:
+            raise
+        root = None
+    if root is not None and (root / "templates").is_dir():
+        return root / "templates"
+    return grader_templates()
+
+
+def grader_templates() -> Path:
+    """The grader's own page templates: the wheel's copy, else the checkout's templates/."""
+    for folder in (_PACKAGED_TEMPLATES, _SOURCE_COURSE / "templates"):
+        if (folder / "feedback.html.j2").is_file():
+            return folder
+    raise AssignmentError(f"no page templates: neither {_PACKAGED_TEMPLATES} nor {_SOURCE_COURSE / 'templates'}")
 
 
 def _checked_dir(path: Path, what: str) -> Path:
@@ -214,7 +294,7 @@ def assignment_id_of(notebook: Mapping[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- validation
 
 _TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "by_hand_forbids", "due", "limits", "data",
-             "late", "lms")
+             "late", "lms", "model")
 _DATA_KEYS = ("datasets", "files")
 _FILE_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$")
 _LIMIT_FIELDS = {f.name: f for f in fields(Limits)}
@@ -299,6 +379,87 @@ def _lms(table: Mapping[str, Any]) -> LmsSettings:
         raise _Bad(f"lms.gradescope_hidden_visibility must be one of {', '.join(GRADESCOPE_VISIBILITIES)}, "
                    f"not {hidden!r}")
     return LmsSettings(canvas_assignment_id=canvas, gradescope_hidden_visibility=hidden)
+
+
+_MODEL_FILE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+
+
+def _positive(value: Any, key: str, integer: bool = True) -> Any:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0 or not math.isfinite(value):
+        raise _Bad(f"{key} must be a positive {'integer' if integer else 'number'}, not {value!r}")
+    return value
+
+
+def _model(table: Mapping[str, Any], datasets: tuple[str, ...]) -> ModelSettings:
+    """`[model]`: see ModelSettings and docs/models.md."""
+    _check_keys(table, tuple(f.name for f in fields(ModelSettings)), "model.")
+    d = ModelSettings()
+    weights = _string(table.get("weights", d.weights), "model.weights")
+    predictions = _string(table.get("predictions", d.predictions), "model.predictions")
+    if not weights and not predictions:
+        raise _Bad("[model] needs weights = \"model.safetensors\" and/or predictions = \"predictions.csv\"")
+    for key, name in (("weights", weights), ("predictions", predictions)):
+        if name and not _MODEL_FILE_RE.match(name):
+            raise _Bad(f"model.{key} must be a plain file name, not {name!r}")
+    if weights and not weights.endswith(".safetensors"):
+        raise _Bad(f"model.weights must end in .safetensors (pickle-based formats are never loaded), not {weights!r}")
+    if predictions and not predictions.endswith(".csv"):
+        raise _Bad(f"model.predictions must end in .csv, not {predictions!r}")
+    builder = _string(table.get("builder", d.builder), "model.builder")
+    if not _MODULE_RE.match(builder):
+        raise _Bad(f"model.builder must be a function name, not {builder!r}")
+    metric = _string(table.get("metric", d.metric), "model.metric")
+    if metric not in MODEL_METRICS:
+        raise _Bad(f"model.metric must be one of {', '.join(MODEL_METRICS)}, not {metric!r}")
+    if metric == "loss" and not weights:
+        raise _Bad("model.metric = \"loss\" reads the model's logits: it needs model.weights")
+    dataset = _string(table.get("dataset", d.dataset), "model.dataset")
+    if dataset not in datasets:
+        raise _Bad(f"model.dataset must be one of [data] datasets ({', '.join(datasets) or 'none declared'}), "
+                   f"not {dataset!r}")
+    shape = table.get("input_shape", [])
+    if not isinstance(shape, list) or len(shape) > 8 or not all(
+            type(n) is int and n > 0 for n in shape):
+        raise _Bad(f"model.input_shape must be a list of positive integers, not {shape!r}")
+    cutoffs = _cutoffs(table.get("cutoffs", [list(c) for c in d.cutoffs]), metric != "loss")
+    fraction = table.get("public_fraction", d.public_fraction)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise _Bad(f"model.public_fraction must be a number between 0 and 1 (exclusive), not {fraction!r}")
+    pseudonyms = table.get("pseudonyms", d.pseudonyms)
+    if not isinstance(pseudonyms, bool):
+        raise _Bad(f"model.pseudonyms must be true or false, not {pseudonyms!r}")
+    return ModelSettings(
+        weights=weights, predictions=predictions, builder=builder,
+        max_parameters=_positive(table.get("max_parameters", d.max_parameters), "model.max_parameters"),
+        metric=metric, dataset=dataset, input_shape=tuple(shape),
+        batch_size=_positive(table.get("batch_size", d.batch_size), "model.batch_size"),
+        cutoffs=cutoffs, points=float(_positive(table.get("points", d.points), "model.points", integer=False)),
+        public_fraction=float(fraction), pseudonyms=pseudonyms)
+
+
+def _cutoffs(value: Any, higher_is_better: bool) -> tuple[tuple[float, float], ...]:
+    """[[metric, fraction], ...]: metric strictly better each step, fraction in [0, 1], never falling."""
+    how = "a list of [metric value, fraction of the points] pairs"
+    if not isinstance(value, list) or not value or len(value) > 50:
+        raise _Bad(f"model.cutoffs must be {how} (1 to 50 of them), not {value!r}")
+    out: list[tuple[float, float]] = []
+    for pair in value:
+        if (not isinstance(pair, list) or len(pair) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           for v in pair)):
+            raise _Bad(f"model.cutoffs must be {how}; found {pair!r}")
+        metric, fraction = float(pair[0]), float(pair[1])
+        if not 0 <= fraction <= 1:
+            raise _Bad(f"model.cutoffs: the fraction of {pair!r} must be between 0 and 1")
+        if out:
+            better = metric > out[-1][0] if higher_is_better else metric < out[-1][0]
+            if not better or fraction < out[-1][1]:
+                order = "grow" if higher_is_better else "fall (the metric is a loss)"
+                raise _Bad(f"model.cutoffs: the metric values must {order} and the fractions never fall; "
+                           f"{pair!r} follows {list(out[-1])!r}")
+        out.append((metric, fraction))
+    return tuple(out)
 
 
 def _due(value: Any) -> str:
@@ -394,6 +555,7 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         public_files = _public_files(data_table.get("files", []), root, datasets)
         late = _late(_table(data.get("late", {}), "late"), due)
         lms = _lms(_table(data.get("lms", {}), "lms"))
+        model = _model(_table(data["model"], "model"), datasets) if "model" in data else None
     except _Bad as e:
         raise AssignmentError(f"{path}: {e}") from None
 
@@ -412,4 +574,5 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         limits=limits,
         late=late,
         lms=lms,
+        model=model,
     )

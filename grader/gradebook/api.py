@@ -432,4 +432,5 @@ def _loader(gb: Gradebook, content_hash: str) -> Callable[[], bytes]:
 
 
 def _natural(key: str) -> tuple:
-    return (0, int(key), key) if key.isdigit() else (1, 0, key)
+    """Numbers first, by value: ASCII digits only (`'①'.isdigit()` is true, `int('①')` fails)."""
+    return (0, int(key), key) if key.isascii() and key.isdigit() else (1, 0, key)

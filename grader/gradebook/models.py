@@ -6,6 +6,9 @@ One row per thing that happened; "current" flags point at what counts now:
 - `gradings.is_current`: the latest grading of a submission (a regrade adds a row).
 
 Times are stored in UTC (`UtcDateTime`: aware datetimes in, aware datetimes out, on SQLite too).
+Every text column cleans what it is given (`_guard_text_columns`): no value a student shaped
+(a NUL byte, a lone surrogate, a name longer than its column) can make one database refuse a row
+that another accepts.
 """
 
 from __future__ import annotations
@@ -48,6 +51,26 @@ class UtcDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.timezone.utc)
         return value.astimezone(dt.timezone.utc)
+
+
+class StoredString(TypeDecorator):
+    """A String(n) that stores `grader.textsafe.storable(value, n)`: no NUL, no lone surrogate, at
+    most n characters (PostgreSQL refuses all three; SQLite would keep them). Same DDL as String(n)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # noqa: ANN001, ANN201
+        from grader.textsafe import storable
+
+        return None if value is None else storable(value, self.impl.length)
+
+
+class StoredText(StoredString):
+    """Text, cleaned like StoredString; never cut (the full value goes here when it matters)."""
+
+    impl = Text
+    cache_ok = True
 
 
 def utcnow() -> dt.datetime:
@@ -230,3 +253,17 @@ class Export(Base):
     path: Mapped[str] = mapped_column(String(4096), default="")
     exported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     snapshot: Mapped[str] = mapped_column(Text, default="{}")  # {student: [status, final_score]}
+
+
+def _guard_text_columns() -> None:
+    """Give every String and Text column of every table the cleaning types above (columns added
+    later are covered too); the DDL, and so the migrations, do not change."""
+    for table in Base.metadata.tables.values():
+        for column in table.columns:
+            if type(column.type) is Text:
+                column.type = StoredText()
+            elif type(column.type) is String:
+                column.type = StoredString(column.type.length)
+
+
+_guard_text_columns()

@@ -140,7 +140,8 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
           cpu_isa: Mapping[str, str] | None = None,
           on_cell: Callable[[CellRun], None] | None = None,
           on_test: Callable[[TestResult], None] | None = None,
-          backend: Any = None, data_dir: Path | None = None) -> GradingResult:
+          backend: Any = None, data_dir: Path | None = None,
+          files: Mapping[str, Path] | None = None) -> GradingResult:
     """Grade a read notebook against its assignment. Never raises for anything the notebook does.
 
     Hooks for a warm batch judge (grader.batch.job), which pays these once per process:
@@ -151,6 +152,8 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     whose errors say grading failed, so that one submission never stops a batch.
 
     `cpu_isa`: instruction-set settings for the worker (`cpu_isa_env`); None passes the judge's own.
+    `files`: the files handed in with the notebook, by their name (the assignment's `[model]`
+    weights and predictions; grader.judge.model_scoring reads them, the worker never does).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -164,7 +167,7 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     try:
         return _grade(nb, assignment, backend, job_gpus, isa_env, errors, started, notebook_name=notebook_name,
                       mode=mode, sandbox=sandbox, slot=slot, on_cell=on_cell, on_test=on_test,
-                      data_dir=data_dir)
+                      data_dir=data_dir, files=files or {})
     except Exception as e:  # last resort: see the docstring
         # The whole traceback, for a batch's gradebook (DEBUG: silent unless someone listens).
         logging.getLogger(__name__).debug("grading failed on the judge's side", exc_info=e)
@@ -195,7 +198,8 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
            isa_env: tuple[tuple[str, str], ...], errors: list[str], started: float, *, notebook_name: str,
            mode: str, sandbox: str,
            slot: int, on_cell: Callable[[CellRun], None] | None,
-           on_test: Callable[[TestResult], None] | None, data_dir: Path | None = None) -> GradingResult:
+           on_test: Callable[[TestResult], None] | None, data_dir: Path | None = None,
+           files: Mapping[str, Path] | None = None) -> GradingResult:
     visible = cuda_visible_devices(job_gpus) if job_gpus is not None and sandbox != "docker" else None
     env = isa_env + ((("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ())
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
@@ -207,6 +211,7 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
         spec = worker_spec(assignment, data_dir, slot, gpu=job_gpus is not None, env=env)
         session = WorkerSession(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports,
                                 seed=0, on_cell=on_cell)
+        model_extra: dict[str, Any] = {}
         without = WorkersWithout(backend, spec, code_cells(nb), forbidden=assignment.forbidden_imports, seed=0,
                                  parent=session)
         try:
@@ -221,12 +226,23 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
             suites = {assignment.public_tests.resolve(): "public"}
             if mode == "submit":
                 suites[assignment.hidden_tests.resolve()] = "hidden"
-            plugin = JudgePlugin(assignment, Submission(session, defining_cells(nb), without=without,
-                                                        by_hand=assignment.by_hand_forbids), suites,
+            submission = Submission(session, defining_cells(nb), without=without,
+                                    by_hand=assignment.by_hand_forbids)
+            plugin = JudgePlugin(assignment, submission, suites,
                                  secret=course_secret(), on_test=on_test, stop=session.stop_reason,
                                  installed=lambda m: backend.environment().has(m, spec.hide_modules))
             session.start_tests()
             tests = run_tests(plugin, list(suites))
+            if assignment.model is not None:
+                from grader.judge.model_scoring import chosen_pseudonym, score_model
+
+                model_tests, model_extra = score_model(assignment, submission, files or {}, course_secret(),
+                                                       mode, gpu=job_gpus is not None)
+                model_extra["pseudonym"] = chosen_pseudonym(nb)
+                for t in model_tests:
+                    if on_test is not None:
+                        on_test(t)
+                tests = [*tests, *model_tests]
             cells = [session.runs[c.index] for c in session.cells]  # replays may have amended them
         finally:
             without.close()
@@ -242,7 +258,8 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
             assignment=assignment.id, notebook=notebook_name, mode=mode, score=score,
             max_score=max_score, tests=tuple(tests), cells=tuple(cells), errors=tuple(errors),
             sandbox=f"{sandbox}: {session.description}", duration=round(time.monotonic() - started, 3),
-            extra={"due": assignment.due, "title": assignment.title},
+            extra={"due": assignment.due, "title": assignment.title,
+                   **({"model": model_extra} if assignment.model is not None else {})},
         ), assignment.limits.result_kb * 1024)
     finally:
         shutil.rmtree(work, ignore_errors=True)

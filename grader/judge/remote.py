@@ -284,3 +284,32 @@ def _restore(original: Any, new: Any) -> None:
         original.update(new)
     elif isinstance(original, list) and isinstance(new, list):
         original[:] = new
+
+
+# --------------------------------------------------------------------------- trained models
+
+
+def load_model(submission: Submission, builder: str, tensors: dict[str, np.ndarray], gpu: bool = False) -> Handle:
+    """`builder()` in the worker, then `load_state_dict(tensors, strict=True)` and `.eval()` there
+    (on the GPU when `gpu` and the worker has one); a handle to the model. `tensors` must come
+    from the judge's own reader of the student's file (grader.judge.untrusted_safetensors)."""
+    session = submission._session
+    names = list(tensors)
+    header = {"op": "model", "action": "load", "builder": builder, "names": names, "gpu": bool(gpu)}
+    label = f"{builder}()"
+    reply, out, gen = _exchange(session, header, [np.ascontiguousarray(tensors[n]) for n in names], label)
+    model = _decode(session, reply.get("value"), out, gen, label)
+    if not isinstance(model, Handle):
+        raise StudentError(f"{label} gave back no model")
+    return model
+
+
+def predict(model: Handle, X: np.ndarray) -> np.ndarray:
+    """The model's output for one batch X (sent as float32), run in the worker without gradients."""
+    session = model._session
+    header = {"op": "model", "action": "predict", "handle": model._target()["handle"]}
+    reply, out, gen = _exchange(session, header, [np.ascontiguousarray(X, dtype=np.float32)], "the model")
+    value = _decode(session, reply.get("value"), out, gen, "the model")
+    if not isinstance(value, np.ndarray):
+        raise StudentError(f"the model returned a {type_name(value)}, not a tensor")
+    return value

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import __version__
+from grader.version import __version__
 
 SCHEMA_VERSION = 1
 

@@ -127,7 +127,7 @@ def plan(rows: Iterable[Any], pushed: dict[str, float | None], max_score: float,
         before = pushed.get(r.student)
         if before is not None and round(before, 2) == score:
             continue
-        if r.student.isdigit():
+        if r.student.isascii() and r.student.isdigit():
             user = r.student
         elif r.sis_user_id:
             user = "sis_user_id:" + r.sis_user_id
@@ -272,7 +272,7 @@ def push_grades(gb: Any, assignment: str, client: CanvasClient | None, *, url: s
     planned_ids = {i.student for i in items}
     gradable = [r for r in rows if r.status in ("graded", "invalid")]
     skipped = tuple(f"{one_line(r.student, 60)}: no Canvas user id or SIS User ID" for r in gradable
-                    if r.student not in planned_ids and not r.student.isdigit() and not r.sis_user_id)
+                    if r.student not in planned_ids and not (r.student.isascii() and r.student.isdigit()) and not r.sis_user_id)
     unchanged = len(gradable) - len(items) - len(skipped)
     if dry_run:
         for i in items:

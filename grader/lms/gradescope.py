@@ -131,7 +131,14 @@ def results_json(result: GradingResult, *, hidden_visibility: str = "after_publi
             "visibility": _visibility(t, hidden_visibility),
             "tags": [t.suite],
         })
+    model = result.extra.get("model") if isinstance(result.extra, dict) else None
+    board = []
+    if isinstance(model, dict) and isinstance(model.get("public"), (int, float)):
+        # Gradescope's own leaderboard (under its pseudonyms): the public part's score only.
+        board = [{"name": clean_text(str(model.get("metric", "score")), 40), "value": round(model["public"], 6),
+                  "order": "desc" if model.get("higher_is_better", True) else "asc"}]
     return {
+        **({"leaderboard": board} if board else {}),
         "score": round(result.score, 6),
         "execution_time": round(execution_time if execution_time is not None else result.duration, 3),
         "output": clean_text("\n".join(lines), 10_000),
@@ -178,7 +185,10 @@ def run(root: Path, course: Path | None = None, out: Callable[[str], None] = pri
         metadata, notes = read_metadata(root / "submission_metadata.json")
         notebook = pick_notebook(root / "submission", config.get("assignment"))
         nb, spec = prepare(notebook, config.get("assignment"), course)
-        result = grade(nb, spec, notebook_name=notebook.name, mode="submit", sandbox="process")
+        from grader.course.submission_files import files_beside
+
+        result = grade(nb, spec, notebook_name=notebook.name, mode="submit", sandbox="process",
+                       files=files_beside(notebook))
         data = results_json(result, hidden_visibility=config.get("hidden_visibility", "after_published"),
                             metadata=metadata, default_due=spec.due,
                             execution_time=time.monotonic() - started, notes=tuple(notes))

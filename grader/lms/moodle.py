@@ -23,11 +23,12 @@ import csv
 import datetime as dt
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from grader.lms import LmsError
-from grader.textsafe import csv_cell, one_line
+from grader.textsafe import csv_cell, one_line, storable
 
 IDENTIFIER, GRADE, MODIFIED, FEEDBACK = "Identifier", "Grade", "Last modified (grade)", "Feedback comments"
 MAX_GRADE = "Maximum Grade"
@@ -161,12 +162,20 @@ def _encode(sheet: Worksheet, rows: list[list[str]]) -> bytes:
 def feedback_folder(student: str, source_name: str, person: str = "") -> str:
     """The folder Moodle's 'upload multiple feedback files in a zip' maps to `student`.
 
-    Its own download names it `{Full name}_{N}_assignsubmission_file`; the intake's entry is
-    reused when it has that shape (so the name matches Moodle's byte for byte).
+    Its own download names it `{Full name}_{N}_assignsubmission_file` (Moodle finds the
+    participant by N); the name part comes from the intake's entry when it has that shape, and
+    is neutralised either way (`entry_text`): no control or bidi character, no path separator.
     """
     first = source_name.split("/", 1)[0]
-    m = re.match(r"^(.+?_" + re.escape(student) + r"_assignsubmission_)[a-z]+", first)
-    if m:
-        return f"{m.group(1)}file"
-    name = (person or "Participant").replace("_", " ").replace("/", " ").strip() or "Participant"
+    m = re.match(r"^(.+?)_" + re.escape(student) + r"_assignsubmission_[a-z]+", first)
+    name = entry_text(m.group(1) if m else person) or "Participant"
     return f"{name}_{student}_assignsubmission_file"
+
+
+def entry_text(text: str, limit: int = 100) -> str:
+    """`text` fit for a zip entry's name: only letters, marks, digits, punctuation, symbols and
+    spaces (controls, bidi overrides, lone surrogates go), no / or \\ or _ (Moodle's separator:
+    its own download writes a name's _ as a space), runs of spaces as one, at most `limit` chars."""
+    kept = "".join(c if unicodedata.category(c)[0] in "LMNPS" and c not in "/\\_" else " "
+                   for c in storable(text))
+    return " ".join(kept.split())[:limit].strip()

@@ -114,6 +114,8 @@ class ClassReport:
     invalid: tuple[tuple[str, str], ...]  # (student, one-line reason)
     accuracy: tuple[Accuracy, ...]
     feedback: dict[str, str] = field(default_factory=dict)  # student -> feedback page path
+    #: An assignment with [model]: its leaderboard (grader.report.leaderboard.to_json), else None.
+    leaderboard: dict[str, Any] | None = None
 
     @property
     def mean(self) -> float | None:

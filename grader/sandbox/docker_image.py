@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from grader import __version__
 from grader.sandbox.base import PACKAGE_DIR, SandboxError
+from grader.version import __version__
 
 IMAGE_ENV = "DLGRADE_DOCKER_IMAGE"
 DEFAULT_IMAGE = "dlgrade-sandbox:cpu"

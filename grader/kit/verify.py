@@ -1,0 +1,87 @@
+"""Whether an assignment's public tests run from its kit (`grade validate` calls these).
+
+- `static_problems`: the public test files read with `ast` (nothing runs): no test, helper or
+  fixture may ask for the judge's own fixtures (`reference`: the solution code; `heldout`:
+  held-out data; `rng`: seeded with the course secret, so the kit would draw other inputs),
+  nor import the course's reference modules or anything from tests/hidden.
+- `kit_differences`: the kit is built into a temporary folder and the notebook is graded from
+  it (public tests, as `grade check NB --kit` does); each test's status, score and message
+  must equal the course's.
+"""
+
+from __future__ import annotations
+
+import ast
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from grader.course.assignment import Assignment
+
+#: Fixtures of the judge (grader.judge.pytest_plugin) that a kit cannot provide.
+JUDGE_ONLY_FIXTURES = ("reference", "heldout", "rng")
+
+
+def static_problems(assignment: Assignment) -> list[str]:
+    """One line per use of something a kit does not hold, in tests/public/."""
+    problems = []
+    reference_modules = {p.stem for p in (Path(assignment.course) / "reference").glob("*.py")}
+    folder = assignment.public_tests
+    for path in sorted(folder.rglob("*.py")) if folder.is_dir() else []:
+        file = f"public/{path.relative_to(folder).as_posix()}"
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            continue  # lint_tests reports it
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = [a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)]
+                for name in args:
+                    if name in JUDGE_ONLY_FIXTURES:
+                        problems.append(
+                            f"{file}:{node.lineno} {node.name}: uses the judge's `{name}` fixture, which a "
+                            "student's kit cannot provide; compare with literals or torch "
+                            "(docs/authoring.md, public tests run from the kit)")
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in reference_modules or top == "reference" or "hidden" in name.split("."):
+                        problems.append(f"{file}:{node.lineno}: imports {name}, which is not in the kit")
+    return problems
+
+
+def _verdicts(result: Any) -> dict[str, tuple[str, float, float, str]]:
+    return {t.name: (t.status, t.score, t.max_score, t.message) for t in result.tests if t.suite == "public"}
+
+
+def kit_result(assignment: Assignment, notebook: Path, sandbox: str = "process") -> Any:
+    """Grade `notebook` from a kit of `assignment` built into a temporary folder (public tests)."""
+    from grader.course.notebook import read_notebook
+    from grader.judge.pipeline import grade
+    from grader.kit.build import write_kit
+    from grader.kit.load import load_kit
+
+    with tempfile.TemporaryDirectory(prefix="dlgrade-kit-") as tmp:
+        folder = write_kit(assignment, Path(tmp) / assignment.id)
+        spec = load_kit(folder)
+        return grade(read_notebook(notebook), spec, notebook_name=Path(notebook).name, mode="check",
+                     sandbox=sandbox)
+
+
+def kit_differences(assignment: Assignment, notebook: Path, course_result: Any, sandbox: str = "process",
+                    kit: Any = None) -> list[str]:
+    """Where the kit's verdicts on `notebook` differ from `course_result`'s public tests."""
+    kit = kit if kit is not None else kit_result(assignment, notebook, sandbox)
+    mine, theirs = _verdicts(kit), _verdicts(course_result)
+    out = []
+    for name in sorted(set(mine) | set(theirs)):
+        if name not in mine:
+            out.append(f"kit: public test {name} did not run from the kit")
+        elif name not in theirs:
+            out.append(f"kit: public test {name} ran from the kit only")
+        elif mine[name] != theirs[name]:
+            a, b = theirs[name], mine[name]
+            out.append(f"kit: public test {name} differs from the course: {a[0]} {a[1]:g}/{a[2]:g} "
+                       f"{a[3][:120]!r} here, {b[0]} {b[1]:g}/{b[2]:g} {b[3][:120]!r} from the kit")
+    return out
