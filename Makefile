@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # One notebook with grade submit, then a two-student class with grade batch into a SQLite
-# gradebook (demo-out/gradebook.db), its export and its class report.
+# gradebook (demo-out/gradebook.db), its export and its class report, and a grader account
+# for the grading app (grade serve) on that class.
 demo: venv
 	$(VENV)/bin/grade submit assignments/backprop/examples/submission.ipynb --out demo-out
 	rm -rf demo-out/class demo-out/gradebook.db* && mkdir -p demo-out/class
@@ -24,6 +25,8 @@ demo: venv
 	$(VENV)/bin/grade batch demo-out/class --assignment backprop --db sqlite:///demo-out/gradebook.db --out demo-out/batch
 	$(VENV)/bin/grade export backprop --format csv --db sqlite:///demo-out/gradebook.db -o demo-out/grades.csv
 	$(VENV)/bin/grade report backprop --db sqlite:///demo-out/gradebook.db -o demo-out/report.html
+	$(VENV)/bin/grade graders add demo --role instructor --generate --db sqlite:///demo-out/gradebook.db
+	@echo "Grade the written answers: $(VENV)/bin/grade serve --db sqlite:///demo-out/gradebook.db, open http://127.0.0.1:8765/ and sign in as demo with the password above (docs/manual-grading.md)"
 
 test: venv
 	$(VENV)/bin/python -m pytest -q

@@ -16,6 +16,7 @@ import click
 from grader.commands import batch as _batch
 from grader.commands import lms as _lms
 from grader.commands import report as _report
+from grader.commands import serve as _serve
 from grader.commands.common import course_option, fail, gpus_option, limit_option, parse_limit, sandbox_option
 from grader.textsafe import one_line
 from grader.version import __version__
@@ -46,10 +47,21 @@ class _Progress:
 def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path | None,
                    as_json: bool, sandbox: str, course: Path | None, instructor: bool,
                    gpus: str | None = None, limit: tuple[str, ...] = (), fmt: str = "dlgrade",
-                   quiet: bool = False, kit: Path | None = None) -> None:
+                   quiet: bool = False, kit: Path | None = None, db: str | None = None,
+                   student: str | None = None) -> None:
     from grader.course.notebook import BadNotebook
     from grader.course.submission_files import submission_parts
     from grader.judge.pipeline import BadInput, grade, prepare
+
+    if (db is None) != (student is None):
+        fail("--db and --student go together: the gradebook, and whose grading it records")
+    if student is not None:
+        from grader.batch.single import check_student
+
+        try:
+            check_student(student)
+        except ValueError as e:
+            fail(str(e))
 
     try:
         notebook, files = submission_parts(notebook)  # a notebook, or a folder: notebook + model files
@@ -94,6 +106,8 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
             pl_path = prairielearn.write(out, pl_data := prairielearn.results_json(result))
     except OSError as e:
         fail(f"cannot write results to {out}: {e.strerror or e}")
+    if db is not None and student is not None:
+        _record(db, spec, student, notebook, result, result_path, feedback, sandbox)
     if as_json:
         click.echo(json.dumps(pl_data if fmt == "prairielearn" else result.to_json(), indent=2))
         return
@@ -104,6 +118,23 @@ def _grade_command(mode: str, notebook: Path, assignment: str | None, out: Path 
         click.echo(line)
     if fmt == "prairielearn":
         click.echo(f"PrairieLearn: {one_line(pl_path, 4000)}")
+
+
+def _record(db: str, spec, student: str, notebook: Path, result, result_path: Path,  # noqa: ANN001
+            feedback: Path, sandbox: str) -> None:
+    """`--db`: the grading and the written and figure answers into the gradebook (stderr line)."""
+    from grader.batch.single import record_submit
+    from grader.course.notebook import MAX_NOTEBOOK_BYTES, BadNotebook
+    from grader.gradebook.db import GradebookError
+    from grader.manual.questions import QuestionError
+
+    try:
+        with open(notebook, "rb") as f:  # bounded: answers_from_bytes refuses more than the cap
+            data = f.read(MAX_NOTEBOOK_BYTES + 1)
+        record_submit(db, spec, student, notebook, data, result, result_path, feedback, sandbox)
+    except (GradebookError, QuestionError, BadNotebook, OSError) as e:
+        fail(f"graded, but not recorded in the gradebook: {e}")
+    click.echo(f"Recorded in the gradebook for student {one_line(student, 200)}", err=True)
 
 
 def _kit_for(mode: str, notebook: Path, course: Path | None, kit: Path | None) -> Path | None:
@@ -260,6 +291,10 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["dlgrade", "prairielearn"]), default="dlgrade",
               show_default=True, help="prairielearn: also write PrairieLearn's external-grader "
                                       "results.json into --out (and print it with --json).")
+@click.option("--db", default=None, metavar="URL",
+              help="Also record the grading, with the written and figure answers, in this gradebook "
+                   "(as grade batch does; needs --student).")
+@click.option("--student", default=None, help="The student id the grading is recorded under (with --db).")
 def submit(notebook: Path, assignment: str | None, out: Path | None, as_json: bool, sandbox: str,
            course: Path | None, instructor: bool, **options: object) -> None:
     """Grade NOTEBOOK (or a folder: the notebook and its model files) with the public and hidden tests."""
@@ -460,10 +495,11 @@ def sandbox_prune(everything: bool) -> None:
     click.echo(f"Removed {len(removed)} container(s)")
 
 
-# The other command groups (grader/commands/: batch, lms, report).
+# The other command groups (grader/commands/: batch, lms, report, serve).
 _batch.register(main)
 _lms.register(main)
 _report.register(main)
+_serve.register(main)
 
 
 if __name__ == "__main__":

@@ -66,8 +66,8 @@ def _check_grades(students, export: dict, maxima: dict, with_roster: bool) -> No
     expected_ids = {s.uid for s in students} | (set(MISSING) if with_roster else set())
     assert sorted(rows) == sorted(expected_ids)  # exactly one row per student
     assert len(export["students"]) == len(expected_ids)
-    full = export["max_score"]
-    assert full == 45
+    full = export["autograde_max"]
+    assert full == 45 and export["max_score"] == 47  # + the written question on dead ReLUs
     problems = []
     for s in students:
         row = rows[s.uid]
@@ -139,7 +139,7 @@ def test_canvas_gradebook_csv_of_the_class_matches_the_gradebook(klass, canvas):
     parsed = parse_canvas(out.read_text())
     (col, (_title, cid)), = parsed["columns"].items()
     rows = {row.student: row for row in gb.students("backprop")}
-    assert cid == 77 and parsed["points"][col] == 45
+    assert cid == 77 and parsed["points"][col] == 47  # 45 autograded + 2 for the written question
     assert list(parsed["students"]) == [s.uid for s in students] + list(MISSING)  # the roster's rows
     for uid, got in parsed["students"].items():
         row = rows[uid]

@@ -136,12 +136,13 @@ per_day = 0.1
 max_penalty = 0.25
 zero_after_days = 4
 """
-#: student -> (submitted, final score under the policy, out of 45)
+#: student -> (submitted, final score under the policy); autograde 45 of 47 (2 for the written
+#: question, not graded here), the penalty a share of the 47
 TIMES = {
     "s1": (DUE, 45.0),                                             # exactly at the due time
     "s2": (DUE + dt.timedelta(minutes=9, seconds=59), 45.0),       # inside the grace
-    "s3": (DUE + dt.timedelta(days=1), 40.5),                      # 1 day late: -10 %
-    "s4": (DUE + dt.timedelta(days=3), 33.75),                     # 3 days: -30 %, capped at -25 %
+    "s3": (DUE + dt.timedelta(days=1), 40.3),                      # 1 day late: -10 %
+    "s4": (DUE + dt.timedelta(days=3), 33.25),                     # 3 days: -30 %, capped at -25 %
     "s5": (DUE + dt.timedelta(days=5), 0.0),                       # past zero_after_days
 }
 
@@ -194,9 +195,9 @@ def test_late_penalties_at_the_boundaries_and_an_extension(late_course, tmp_path
     assert {s: r["final_score"] for s, r in rows.items()} == {s: f for s, (_, f) in TIMES.items()}
     assert all(r["score"] == 45.0 for r in rows.values())
     assert [s for s, r in rows.items() if r["late"]] == ["s3", "s4", "s5"]
-    assert rows["s3"]["seconds_late"] == 86400 and rows["s4"]["late_penalty"] == 11.25
+    assert rows["s3"]["seconds_late"] == 86400 and rows["s4"]["late_penalty"] == 11.75
     page = (out / "s3" / "feedback.html").read_text()
-    assert "late (24.0 h; 1 day)" in page and "final score: 40.5 / 45" in page
+    assert "late (24.0 h; 1 day)" in page and "final score: 40.3 / 47" in page
     r = grade("extension", "s4", "backprop", "--until", (DUE + dt.timedelta(days=3)).isoformat(), "--db", db)
     assert r.returncode == 0, r.stderr
     assert _export(db)["s4"]["final_score"] == 45.0 and not _export(db)["s4"]["late"]

@@ -224,15 +224,16 @@ def gradings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
 
     - starter: the starter notebook (score 0), submit, output for people;
     - check: the solution without its metadata, `check --assignment backprop --json`;
-    - example0..2: the example submission (partial score), submit, for people, with --json and
-      with --quiet; the three must agree (they also run side by side with the others).
+    - example0..2: the example submission (partial score), submit, for people (recorded in a
+      gradebook with --db), with --json and with --quiet; the three must agree (they also run
+      side by side with the others).
     """
     work = tmp_path_factory.mktemp("gradings")
     nb = without_metadata(SOLUTION, work / "solution-no-metadata.ipynb")
     specs = {
         "starter": ("submit", STARTER),
         "check": ("check", nb, "--assignment", "backprop", "--json"),
-        "example0": ("submit", EXAMPLE),
+        "example0": ("submit", EXAMPLE, "--db", f"sqlite:///{work / 'gb.db'}", "--student", "s42"),
         "example1": ("submit", EXAMPLE, "--json"),
         "example2": ("submit", EXAMPLE, "--quiet"),
     }
@@ -315,6 +316,24 @@ def test_example_submission_gets_partial_score(example_runs) -> None:
     assert "test_best_net_accuracy" not in failing
     assert f"Score: {result['score']:g} / {result['max_score']:g}" in run.stdout
     assert f"Feedback: {out / 'feedback.html'}" in run.stdout
+
+
+def test_submit_with_db_records_the_grading_and_the_written_answer(example_runs) -> None:
+    from grader.gradebook.api import Gradebook
+    from grader.gradebook.manual import Manual
+
+    run, out = example_runs[0]
+    result = public_result(run, out)
+    assert "Recorded in the gradebook for student s42" in run.stderr
+    gb = Gradebook.open(f"sqlite:///{out.parent / 'gb.db'}")
+    (row,) = gb.students("backprop")
+    assert (row.student, row.status, row.score) == ("s42", "graded", result["score"])
+    assert row.incomplete and row.manual == {"dead_relu": None} and row.max_score == result["max_score"] + 2
+    view = Manual(gb.sessions).answer("backprop", "dead_relu", "s42")
+    assert view.text.startswith("A ReLU unit is dead") and view.evidence[0][0] == "test_relu_backward"
+    gb.dispose()
+    bad = grade("submit", EXAMPLE, "--db", "sqlite:///x.db", cwd=out.parent)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --db and --student go together")
 
 
 def test_terminal_lists_each_failing_test_with_its_message(example_runs) -> None:

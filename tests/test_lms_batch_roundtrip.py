@@ -43,7 +43,7 @@ def test_moodle_zip_to_filled_worksheet_and_feedback_zip(tmp_path):
     db = f"sqlite:///{tmp_path / 'gb.db'}"
     grade("batch", str(download), "--assignment", "backprop", "--db", db, "--out", str(tmp_path / "out"), "-j", "2")
     ids = [n for _, n in people.values()] + ["50004"]  # 50004: in Moodle, no submission
-    raw = moodle_worksheet(ids).replace(b"100.00", b"45.00")
+    raw = moodle_worksheet(ids).replace(b"100.00", b"47.00")  # 45 autograded + 2 written
     (tmp_path / "ws.csv").write_bytes(raw)
     grade("export", "backprop", "--format", "moodle", "--worksheet", str(tmp_path / "ws.csv"), "-o",
           str(tmp_path / "filled.csv"), "--db", db)
@@ -83,7 +83,7 @@ def test_canvas_zip_to_gradebook_csv(tmp_path):
           "--db", db)
     parsed = parse_canvas((tmp_path / "c.csv").read_text())
     (col, (_title, cid)), = parsed["columns"].items()
-    assert cid == 4242 and parsed["points"][col] == 45
+    assert cid == 4242 and parsed["points"][col] == 47  # 45 autograded + 2 for the written question
     gb = Gradebook.open(db)
     rows = {r.student: r for r in gb.students("backprop")}
     assert list(parsed["students"]) == ["1001", "1002", "1003", "1004"]

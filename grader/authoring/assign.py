@@ -9,6 +9,11 @@ line-based rules, applied to code cells only (markdown and raw cells are kept as
 2. A line `<indent>NAME = <expr>  # SOLUTION` becomes `<indent>NAME = None  # YOUR CODE HERE`
    (for short-answer globals).
 
+A markdown cell declaring a written question (grader.manual.questions) keeps its prompt and
+markers; its answer, between `<!-- BEGIN ANSWER -->` and `<!-- END ANSWER -->`, becomes
+`_YOUR ANSWER HERE_`. Every question declaration is checked (QuestionError -> AssignError),
+and the starter keeps only its id, kind, points and title: the rubric stays with the judge.
+
 Every output and execution count is cleared, and `metadata.dlgrade.assignment` is set. A
 marker that is unbalanced (BEGIN without END, END without BEGIN, nested BEGIN) or malformed
 (a `# SOLUTION` comment the rules do not cover, which would leak the solution) raises
@@ -111,8 +116,18 @@ def assign(nb: dict[str, Any], assignment_id: str | None = None) -> dict[str, An
                           "pass --assignment ID")
     if not _ID_RE.match(chosen):
         raise AssignError(f"{chosen!r} is not a valid assignment id (letters, digits, '-' and '_')")
+    from grader.manual.questions import QuestionError, questions_of, starter_cell
+
+    try:
+        questions_of(nb)
+    except QuestionError as e:
+        raise AssignError(str(e)) from None
     out = copy.deepcopy(nb)
     for index, cell in enumerate(out["cells"]):
+        try:
+            starter_cell(cell)
+        except QuestionError as e:
+            raise AssignError(f"cell {index}: {e}") from None
         source = _source(cell)
         if cell.get("cell_type") == "code":
             try:

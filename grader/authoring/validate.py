@@ -14,7 +14,9 @@ nothing is imported, so `grade list` stays fast. `validate_assignment` then
    zeroing: no hidden test may give the first more points than the second. Such a test takes
    its expected value from something the student's code can change;
 6. measures the hidden suite's wall time on the solution;
-7. checks that the public tests run from the student's kit (grader.kit.verify): no judge-only
+7. checks the written and figure questions (grader.manual.questions): each rubric adds up, each
+   question is in the starter with its answer blanked, and evidence names tests that exist;
+8. checks that the public tests run from the student's kit (grader.kit.verify): no judge-only
    fixture or import, and the solution graded from its kit gets the course's verdicts.
 
 Lint rules, for every test function (`test*` functions, and `test*` methods of `Test*`
@@ -389,6 +391,45 @@ def _check_starter_file(assignment: Assignment, report: Report) -> None:
         report.violations.append(
             f"starter: {assignment.starter.name} is not the stripped solution; run "
             f"`grade assign {assignment.solution} -o {assignment.starter}`")
+    report.violations += question_problems(solution, starter, {t.name for t in collect_tests(assignment)[0]})
+
+
+def question_problems(solution: dict[str, Any], starter: dict[str, Any], tests: set[str]) -> list[str]:
+    """What is wrong with the manually graded questions (docstring rule 6); [] when nothing."""
+    from grader.manual.questions import (
+        ANSWER_STUB,
+        QuestionError,
+        questions_of,
+        rubric_problems,
+        split_written,
+    )
+
+    try:
+        questions = questions_of(solution)
+    except QuestionError as e:
+        return [f"solution: {e}"]
+    out = []
+    in_starter = {}
+    for index, cell in enumerate(starter.get("cells", [])):
+        meta = cell.get("metadata", {}).get("dlgrade", {}) if isinstance(cell.get("metadata"), dict) else {}
+        q = meta.get("question") if isinstance(meta, dict) else None
+        if isinstance(q, dict) and isinstance(q.get("id"), str):
+            in_starter[q["id"]] = cell
+    for q in questions:
+        out += [f"solution: {line}" for line in rubric_problems(q)]
+        cell = in_starter.get(q.id)
+        if cell is None:
+            out.append(f"starter: question {q.id} (solution cell {q.cell}) is not in the starter")
+        elif q.kind == "written":
+            src = cell.get("source", "")
+            parts = split_written("".join(src) if isinstance(src, list) else str(src))
+            if parts is None or parts[1] != ANSWER_STUB:
+                out.append(f"starter: question {q.id}: the answer is not blanked to {ANSWER_STUB}")
+        for e in q.evidence:
+            if isinstance(e, dict) and e["test"] not in tests:
+                out.append(f"solution: question {q.id}: evidence names test {e['test']!r}, which no test "
+                           "file defines")
+    return out
 
 
 def _normalized(nb: dict[str, Any]) -> Any:

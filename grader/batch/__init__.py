@@ -5,6 +5,7 @@ export) do.
 
 Modules: intake (reading submissions safely), roster, job (`grade_job`, the picklable
 per-submission job and its warm judge), pool (the judge processes), driver (the run),
-export, refresh (feedback pages after overrides). Calls the judge through job only, and the
+export, refresh (feedback pages after overrides), answers (the written and figure answers of a
+submission at intake), single (`grade submit --db`: one grading into the gradebook). Calls the judge through job only, and the
 gradebook through grader.gradebook.api; never grader.lms or grader.cluster (they call it).
 """

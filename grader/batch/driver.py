@@ -15,7 +15,7 @@ import json
 import os
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -124,6 +124,14 @@ class Batch:
                 gpu_plan(spec, cfg.gpus, cfg.sandbox)  # a GPU assignment without GPUs stops here, once
         except BadInput as e:
             raise BatchInputError(str(e)) from None
+        from grader.batch.answers import course_questions
+        from grader.course.notebook import BadNotebook
+        from grader.manual.questions import QuestionError
+
+        try:
+            self.questions = course_questions(spec.solution) if spec.solution.is_file() else []
+        except (BadNotebook, QuestionError) as e:
+            raise BatchInputError(f"{spec.solution}: {e}") from None
         self.spec = spec
         self.jobs = cfg.jobs or default_jobs(spec, cfg.gpus)
         self.out = Path(os.path.abspath(cfg.out or default_out(cfg.submissions)))
@@ -212,10 +220,14 @@ class Batch:
             max_score = float(summarize(spec).points)
         except Exception:
             max_score = 0.0
-        previous = gb.assignment(spec.id)
-        if previous and previous[1]:
-            max_score = previous[1]
+        previous = gb.autograde_max(spec.id)
+        if previous:
+            max_score = previous
         gb.ensure_assignment(spec.id, spec.title, max_score, spec.late)
+        from grader.batch.answers import answers_from_bytes
+        from grader.gradebook.manual import Manual
+
+        Manual(gb.sessions).sync_questions(spec.id, self.questions)
         gb.ensure_students(self.roster, roster=True)
         gb.ensure_students([{"id": p.student, "name": p.person} for p in self.intake.picked.values()])
         counts = {"graded": 0, "invalid": 0, "error": 0}
@@ -232,6 +244,8 @@ class Batch:
             for o in gb.overrides(spec.id):
                 overrides.setdefault(o.student, []).append([o.test, o.score, o.comment])
             extensions = gb.extensions(spec.id)
+            book = Manual(gb.sessions)
+            whole_max = (gb.assignment(spec.id) or ("", max_score))[1]
             base = {"course": str(cfg.course) if cfg.course else None, "sandbox": cfg.sandbox, "gpus": cfg.gpus,
                     "limits": cfg.limits, "mode": "submit"}
 
@@ -257,7 +271,8 @@ class Batch:
                     NewGrading(res["status"], float(res.get("score") or 0), float(res.get("max_score") or 0),
                                res.get("reason", ""), res.get("traceback", ""),
                                json.dumps(res["result"]) if res.get("result") else "", float(res.get("duration", 0)),
-                               __version__, cfg.sandbox, tests, files), run_id)
+                               __version__, cfg.sandbox, tests, files,
+                               tuple(answers_from_bytes(p.data, self.questions))), run_id)
                 counts[res["status"]] += 1
                 durations.append((float(res.get("duration", 0)), p.student))
                 if res["status"] == "error":
@@ -276,6 +291,9 @@ class Batch:
                 adjust = {"overrides": overrides.get(p.student, []),
                           "lateness": {"late": lateness.late, "seconds": lateness.seconds, "days": lateness.days,
                                        "penalty": lateness.penalty}}
+                if self.questions:  # the page shows the written and figure questions, graded or not yet
+                    adjust["manual"] = [asdict(f) for f in book.feedback(spec.id, p.student)]
+                    adjust["max_score"] = whole_max
                 jobs.append(Job(p.student, p.data, p.content_hash,
                                 {**base, "source_name": p.name, "adjust": adjust, **self._model_files(p)}))
             by_key = {p.student: p for p in todo}

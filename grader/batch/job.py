@@ -12,8 +12,10 @@ next sandbox worker is already starting (`_Prestart`).
 
 `options` (all optional): course, sandbox ("process"), gpus, jobs (1), slot (0), limits
 ({key: value} over [limits]), mode ("submit"), source_name, adjust ({"overrides": [[test or
-"", score, comment]], "lateness": {late, seconds, days, penalty}}: the gradebook's adjustments,
-shown on the feedback page with the final score), instructor (False), feedback (True).
+"", score, comment]], "lateness": {late, seconds, days, penalty}, "manual": [the student's
+grader.gradebook.manual.QuestionFeedback as a dict], "max_score": the whole assignment's points
+with the manual questions}: the gradebook's adjustments, shown on the feedback page with the
+final score), instructor (False), feedback (True).
 
 Callers: grader.batch.pool, grader.batch.driver, cluster back-ends. Calls the judge.
 """
@@ -222,7 +224,7 @@ def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, 
 
             page = build_feedback(result, nb, templates=judge.templates,
                                   instructor=bool(options.get("instructor")),
-                                  adjustments=_adjustments(result, options))
+                                  adjustments=_adjustments(result, options), manual=_manual(options))
             feedback = page.html
             result = page.result_with_errors(result)  # cells the page could not show, in result.json too
         status, reason, tb = "graded", "", ""
@@ -252,5 +254,18 @@ def _adjustments(result: Any, options: dict[str, Any]) -> tuple[str, ...]:
     lateness = Lateness(bool(late.get("late")), late.get("seconds"), int(late.get("days", 0)),
                         float(late.get("penalty", 0.0)), None)
     overrides = [(str(n), float(v), str(c)) for n, v, c in adjust.get("overrides") or ()]
+    manual = _manual(options)
     return tuple(adjustment_lines(result.score, {t.name: t.score for t in result.tests}, overrides,
-                                  result.max_score, lateness))
+                                  float(adjust.get("max_score") or result.max_score), lateness,
+                                  sum(q.score or 0.0 for q in manual) if manual else None))
+
+
+def _manual(options: dict[str, Any]) -> list[Any]:
+    """The written and figure questions' grades the driver sent, as build_feedback reads them."""
+    from types import SimpleNamespace
+
+    out = []
+    for q in (options.get("adjust") or {}).get("manual") or ():
+        items = tuple(SimpleNamespace(**i) for i in q.get("items") or ())
+        out.append(SimpleNamespace(**{**q, "items": items}))
+    return out

@@ -15,6 +15,19 @@ from grader.gradebook.api import Gradebook
 
 def refresh_feedback(gb: Gradebook, assignment: str, student: str, course: Path | None = None) -> Path | None:
     """Write the page again; returns its path, or None when the student has no rendered grading."""
+    from grader.outputs import write_text
+
+    made = feedback_page(gb, assignment, student, course)
+    if made is None:
+        return None
+    target, html = made
+    return write_text(target.parent, target.name, html)
+
+
+def feedback_page(gb: Gradebook, assignment: str, student: str, course: Path | None = None
+                  ) -> tuple[Path, str] | None:
+    """(the recorded feedback path, the page as the gradebook has it now: overrides, lateness,
+    manual grades with their rubric items and comments), or None without a rendered grading."""
     row = next((r for r in gb.students(assignment) if r.student == student), None)
     if row is None or row.grading_id is None:
         return None
@@ -24,9 +37,9 @@ def refresh_feedback(gb: Gradebook, assignment: str, student: str, course: Path 
         return None
     from grader.course.assignment import templates_dir
     from grader.feedback import build_feedback
+    from grader.gradebook.manual import Manual
     from grader.gradebook.scoring import adjustment_lines
     from grader.judge.results import GradingResult
-    from grader.outputs import write_text
 
     result = GradingResult.from_json(json.loads(grading["result_json"]))
     try:
@@ -34,8 +47,9 @@ def refresh_feedback(gb: Gradebook, assignment: str, student: str, course: Path 
     except (ValueError, UnicodeDecodeError):
         return None
     lateness = gb.lateness(assignment, student, sub.submitted_at, sub.late_flag)
+    manual = Manual(gb.sessions).feedback(assignment, student)
     lines = adjustment_lines(result.score, {t.name: t.score for t in result.tests},
-                             [(o.test, o.score, o.comment) for o in row.overrides], result.max_score, lateness)
-    target = Path(sub.feedback_path)
-    page = build_feedback(result, nb, templates=templates_dir(course), adjustments=lines)
-    return write_text(target.parent, target.name, page.html)
+                             [(o.test, o.score, o.comment) for o in row.overrides], row.max_score, lateness,
+                             row.manual_score if manual else None)
+    page = build_feedback(result, nb, templates=templates_dir(course), adjustments=lines, manual=manual)
+    return Path(sub.feedback_path), page.html

@@ -6,6 +6,7 @@
   grader.lms.export, grader.gradebook).
 - lms: gradescope build, prairielearn build, feedback, push canvas (calls grader.lms).
 - report: report, similarity (calls grader.report).
+- serve: serve, graders add|list|remove (calls grader.serve, grader.gradebook.manual).
 
 grader.cli holds the group itself (submit, check, data, assign, validate, list, sandbox) and
 registers these. Each module imports only click at module level and its stage when a command

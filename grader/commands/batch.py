@@ -235,8 +235,12 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
     missing = [r.student for r in rows if r.status == "missing"]
     overridden = [(r.student, [(o.test or "total", o.score) for o in r.overrides]) for r in rows if r.overrides]
     when, changes = gb.changes_since_export(assignment, rows)
+    incomplete = [r.student for r in rows if r.incomplete]
+    questions = list(rows[0].manual) if rows else []
     if as_json:
         click.echo(json.dumps({"assignment": assignment, "counts": counts, "missing": missing,
+                               "incomplete": incomplete,
+                               "manual": {q: sum(r.manual.get(q) is not None for r in rows) for q in questions},
                                "overrides": {s: dict(o) for s, o in overridden},
                                "last_export": when.isoformat() if when else None,
                                "changed_since_export": [c[0] for c in changes]}, indent=2))
@@ -246,6 +250,11 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
         click.echo("missing: " + ", ".join(one_line(s, 60) for s in missing))
     for student, items in overridden:
         click.echo(f"override: {one_line(student, 60)}: " + ", ".join(f"{t} = {v:g}" for t, v in items))
+    if questions:
+        submitted = sum(r.submission_id is not None for r in rows)
+        click.echo("manual grading: " + ", ".join(
+            f"{q} {sum(r.manual.get(q) is not None for r in rows)}/{submitted}" for q in questions)
+            + (f"; {len(incomplete)} incomplete (grade serve)" if incomplete else "; complete"))
     if when is None:
         click.echo("never exported")
     elif not changes:
@@ -274,10 +283,18 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
 @course_option
 def export(assignment: str, fmt: str, db: str | None, output: Path | None, roster: Path | None,
            canvas_id: int | None, missing: str, worksheet: Path | None, course: Path | None) -> None:
-    """Export ASSIGNMENT's grades: autograde, overrides, late penalties, final scores, per-test scores."""
+    """Export ASSIGNMENT's grades: autograde, manual grades, overrides, late penalties, final scores."""
     from grader.batch.export import export_csv, export_json
 
     gb = open_gradebook(db)
+    waiting = [r.student for r in gb.students(assignment) if r.incomplete]
+    if waiting:
+        from grader.textsafe import one_line
+
+        click.echo(f"warning: {len(waiting)} student(s) have written or figure answers not graded yet "
+                   f"(incomplete; their final score counts those as 0): "
+                   f"{', '.join(one_line(s, 40) for s in waiting[:10])}{' ...' if len(waiting) > 10 else ''}; "
+                   "grade them with grade serve", err=True)
     if fmt in ("canvas", "moodle"):
         from grader.lms import LmsError
         from grader.lms.export import export as lms_export
@@ -295,7 +312,8 @@ def export(assignment: str, fmt: str, db: str | None, output: Path | None, roste
     if info is None:
         fail(f"assignment {assignment!r} is not in the gradebook {gb.url}")
     rows = gb.students(assignment)
-    text = json.dumps(export_json(assignment, info[0], info[1], rows), indent=2) + "\n" if fmt == "json" \
+    text = json.dumps(export_json(assignment, info[0], info[1], rows, gb.autograde_max(assignment)),
+                      indent=2) + "\n" if fmt == "json" \
         else export_csv(rows)
     if output is None:
         click.echo(text, nl=False)

@@ -163,6 +163,7 @@ def build_feedback(
     instructor: bool = False,
     now: datetime | None = None,
     adjustments: tuple[str, ...] | list[str] = (),
+    manual: Any = (),
 ) -> FeedbackPage:
     """The feedback page for `result` and the submitted `notebook`.
 
@@ -170,7 +171,9 @@ def build_feedback(
     `templates` is the folder holding feedback.html.j2; `instructor` shows every test
     message whatever its visibility; `now` (default: the current time, UTC) decides whether
     an "after_due_date" message is shown yet; `adjustments`: lines from the gradebook
-    (overrides, lateness, the final score), shown apart from the autograde.
+    (overrides, lateness, the final score), shown apart from the autograde; `manual`: the
+    person-graded questions (grader.gradebook.manual.QuestionFeedback): score, rubric items
+    applied with their comments, the grader's comment.
     """
     import jinja2
     from markupsafe import Markup
@@ -249,6 +252,11 @@ def build_feedback(
         errors=errors,
         notes=notes,
         adjustments=[clean_text(a, 2_000) for a in adjustments],
+        manual=[{"title": clean_text(q.title, 300),
+                 "score": "not graded yet" if q.score is None else f"{fmt_points(q.score)} / {fmt_points(q.points)}",
+                 "applied": [{"points": f"{i.points:+g}", "description": clean_text(i.description, 1000),
+                            "comment": clean_text(i.comment, 2000)} for i in q.items],
+                 "comment": clean_text(q.comment, 5000)} for q in manual],
         notebook_html=Markup(fragment),  # the only markup trusted: sanitised and checked above
         pygments_css=Markup(_css[0]),
         generated=now.strftime("%Y-%m-%d %H:%M %Z").strip(),

@@ -42,8 +42,8 @@ class StudentRow:
     section: str
     status: str  # graded | invalid | error | missing
     score: float  # the autograde (0 unless graded)
-    final_score: float  # after overrides and the late penalty
-    max_score: float
+    final_score: float  # autograde (with overrides) + manual grades, minus the late penalty
+    max_score: float  # autograde points + manual questions' points
     late: bool
     seconds_late: float | None
     late_penalty: float  # points taken off for lateness
@@ -56,6 +56,14 @@ class StudentRow:
     submission_id: int | None = None
     grading_id: int | None = None
     graded_at: dt.datetime | None = None
+    #: question key -> manual score; None while a person has not graded it
+    manual: dict[str, float | None] = field(default_factory=dict)
+    manual_score: float = 0.0  # sum of the graded manual questions
+
+    @property
+    def incomplete(self) -> bool:
+        """A submitted answer still waits for a person's grade."""
+        return self.submission_id is not None and any(v is None for v in self.manual.values())
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,8 @@ class NewGrading:
     sandbox: str = ""
     tests: tuple[TestOutcome, ...] = ()
     files: tuple[tuple[str, str], ...] = ()  # (kind, path)
+    #: grader.manual.answers.Answer of each manual question (stored for the submission)
+    answers: tuple[Any, ...] = ()
 
 
 class Gradebook:
@@ -231,6 +241,10 @@ class Gradebook:
             g.files = [m.FeedbackFile(kind=k, path=p) for k, p in grading.files]
             s.add(g)
             s.flush()
+            if grading.answers:
+                from grader.gradebook.manual import store_answers
+
+                store_answers(s, row.id, sub.assignment, grading.answers)
             return g.id
 
     def set_override(self, student: str, assignment: str, score: float, comment: str, test: str = "") -> None:
@@ -273,10 +287,22 @@ class Gradebook:
 
     # -- reads ---------------------------------------------------------------------------
     def assignment(self, assignment: str) -> tuple[str, float, LatePolicy] | None:
-        """(title, max_score, late policy) as last graded, or None if never graded."""
+        """(title, max_score, late policy) as last graded, or None if never graded.
+
+        max_score is the whole assignment's: the autograde's points plus the manual questions'."""
         with self.sessions() as s:
             row = s.get(m.Assignment, assignment)
-            return None if row is None else (row.title, row.max_score, LatePolicy.from_json(row.late_policy))
+            if row is None:
+                return None
+            manual = s.scalar(sa.select(sa.func.coalesce(sa.func.sum(m.QuestionRow.points), 0.0))
+                              .where(m.QuestionRow.assignment_id == assignment)) or 0.0
+            return row.title, round(row.max_score + manual, 6), LatePolicy.from_json(row.late_policy)
+
+    def autograde_max(self, assignment: str) -> float | None:
+        """The autograde's points as last stored (without the manual questions), or None."""
+        with self.sessions() as s:
+            row = s.get(m.Assignment, assignment)
+            return None if row is None else row.max_score
 
     def assignments(self) -> list[str]:
         with self.sessions() as s:
@@ -333,6 +359,10 @@ class Gradebook:
                 tests.setdefault(gid, {})[name] = score
             people = {p.id: p for p in s.scalars(sa.select(m.Student).where(
                 sa.or_(m.Student.id.in_(list(subs) or [""]), m.Student.in_roster.is_(True))))}
+        from grader.gradebook.manual import Manual
+
+        questions, manual = Manual(self.sessions).scores(assignment)
+        max_score = round(max_score, 6)
         rows = []
         for sid in sorted(people, key=_natural):
             p, sub = people[sid], subs.get(sid)
@@ -343,7 +373,10 @@ class Gradebook:
             late = assess(policy, sub.submitted_at, sub.late_flag, extensions.get(sid)) if sub else \
                 assess(policy, None, False)
             own = overrides.get(sid, [])
-            final = final_score(score, per_test, [(o.test, o.score) for o in own], max_score, late)
+            graded = manual.get(sid, {})
+            mine = {k: graded.get(k) for k, _ in questions} if sub is not None else {k: None for k, _ in questions}
+            manual_score = round(sum(v for v in mine.values() if v is not None), 6)
+            final = final_score(score, per_test, [(o.test, o.score) for o in own], max_score, late, manual_score)
             rows.append(StudentRow(
                 student=sid, name=p.name, email=p.email, sis_user_id=p.sis_user_id, sis_login_id=p.sis_login_id,
                 section=p.section, status=status, score=round(score, 6), final_score=final, max_score=max_score,
@@ -351,7 +384,8 @@ class Gradebook:
                 tests=per_test, overrides=tuple(own), reason=g.reason if g is not None else "",
                 source_name=sub.source_name if sub else "", content_hash=sub.content_hash if sub else "",
                 submitted_at=sub.submitted_at if sub else None, submission_id=sub.id if sub else None,
-                grading_id=g.id if g is not None else None, graded_at=g.graded_at if g is not None else None))
+                grading_id=g.id if g is not None else None, graded_at=g.graded_at if g is not None else None,
+                manual=mine, manual_score=manual_score))
         return rows
 
     def test_results(self, grading_id: int) -> list[TestOutcome]:

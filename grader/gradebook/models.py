@@ -255,6 +255,103 @@ class Export(Base):
     snapshot: Mapped[str] = mapped_column(Text, default="{}")  # {student: [status, final_score]}
 
 
+# --------------------------------------------------------------------------- manual grading
+# Written and figure questions (grader.manual), the students' answers, the graders' rubric
+# grades, grader accounts and the audit log (migration 0002).
+
+
+class QuestionRow(Base):
+    """A manually graded question of an assignment, as the course declares it (prompt, points, evidence)."""
+
+    __tablename__ = "questions"
+    __table_args__ = (UniqueConstraint("assignment_id", "key", name="uq_question_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(64))  # the question id in the notebook
+    kind: Mapped[str] = mapped_column(String(16))  # written | figure
+    title: Mapped[str] = mapped_column(String(256), default="")
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    points: Mapped[float] = mapped_column(Float)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    evidence: Mapped[str] = mapped_column(Text, default="[]")  # JSON list: "figure" | {"test": name}
+
+
+class RubricItemRow(Base):
+    """One rubric item; edits in the grading app change it for everyone graded with it."""
+
+    __tablename__ = "rubric_items"
+    __table_args__ = (UniqueConstraint("question_id", "key", name="uq_rubric_item_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    points: Mapped[float] = mapped_column(Float)
+    description: Mapped[str] = mapped_column(Text, default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class AnswerRow(Base):
+    """A submission's answer to a question: sanitised text, or a re-encoded PNG; a note when missing."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("submission_id", "question_id", name="uq_answer"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    png: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ManualGradeRow(Base):
+    """A person's grade of one student's answer to one question (kept across regrades and resubmissions).
+
+    `version` goes up by one on every save; a save that names another version is refused."""
+
+    __tablename__ = "manual_grades"
+    __table_args__ = (UniqueConstraint("student_id", "question_id", name="uq_manual_grade"),
+                      Index("ix_manual_grades_question", "question_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(128))
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id"), nullable=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    grader: Mapped[str] = mapped_column(String(64), default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    graded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ManualGradeItemRow(Base):
+    """A rubric item applied in a manual grade."""
+
+    __tablename__ = "manual_grade_items"
+    grade_id: Mapped[int] = mapped_column(ForeignKey("manual_grades.id"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("rubric_items.id"), primary_key=True)
+
+
+class GraderRow(Base):
+    """A grading-app account: name, role (instructor | ta), scrypt password hash."""
+
+    __tablename__ = "graders"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AuditRow(Base):
+    """Who changed what in manual grading (rubric edits, accounts); detail is JSON."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    assignment_id: Mapped[str] = mapped_column(String(128), default="")
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
 def _guard_text_columns() -> None:
     """Give every String and Text column of every table the cleaning types above (columns added
     later are covered too); the DDL, and so the migrations, do not change."""

@@ -12,8 +12,10 @@
 Lateness is counted from the due date (or the student's extension): a submission at the due
 time or inside the grace is on time; past the grace, each started day counts (1 s past one day
 is two days). An LMS late flag without a submission time counts as one day late, unless the
-student has an extension. The final score is the autograde with the per-test overrides, or the
-total override when there is one, minus the late penalty, never below 0.
+student has an extension. The final score is the autograde with the per-test overrides, plus the
+manual grades of the written and figure questions (grader.gradebook.manual), or the total
+override when there is one, minus the late penalty (a fraction of the whole assignment's
+points), never below 0.
 """
 
 from __future__ import annotations
@@ -138,10 +140,11 @@ def assess(policy: LatePolicy, submitted_at: dt.datetime | None, late_flag: bool
 
 
 def final_score(score: float, tests: Mapping[str, float], overrides: Iterable[tuple[str, float]],
-                max_score: float, lateness: Lateness = ON_TIME) -> float:
-    """The score after overrides (per test, then total) and the late penalty; never below 0.
+                max_score: float, lateness: Lateness = ON_TIME, manual: float = 0.0) -> float:
+    """The score after overrides (per test, then total), manual grades and the late penalty; >= 0.
 
-    `tests`: autograde score per test name; `overrides`: (test name or "" for the total, score).
+    `tests`: autograde score per test name; `overrides`: (test name or "" for the total, score);
+    `manual`: the sum of the manual questions' grades (a total override replaces it too).
     """
     per_test = dict(tests)
     total_override = None
@@ -152,13 +155,17 @@ def final_score(score: float, tests: Mapping[str, float], overrides: Iterable[tu
             changed = True
         else:
             total_override = value
-    total = total_override if total_override is not None else (sum(per_test.values()) if changed else score)
+    total = total_override if total_override is not None else \
+        (sum(per_test.values()) if changed else score) + manual
     return round(max(0.0, total - lateness.penalty * max_score), 6)
 
 
 def adjustment_lines(score: float, tests: Mapping[str, float], overrides: Iterable[tuple[str, float, str]],
-                     max_score: float, lateness: Lateness = ON_TIME) -> list[str]:
-    """What the feedback page says about overrides and lateness; [] when there is neither."""
+                     max_score: float, lateness: Lateness = ON_TIME, manual: float | None = None) -> list[str]:
+    """What the feedback page says about overrides, manual grades and lateness; [] when none.
+
+    `manual`: the manual questions' total (None: the assignment has none); `max_score` is then
+    the whole assignment's."""
     overrides = list(overrides)
     lines = []
     for name, value, comment in overrides:
@@ -166,7 +173,8 @@ def adjustment_lines(score: float, tests: Mapping[str, float], overrides: Iterab
         lines.append(f"{what} set to {value:g} by the instructor" + (f": {comment}" if comment else ""))
     if lateness.late:
         lines.append(lateness.describe(max_score))
-    if lines:
-        final = final_score(score, tests, [(n, v) for n, v, _ in overrides], max_score, lateness)
-        lines.append(f"final score: {final:g} / {max_score:g} (autograde {score:g})")
+    if lines or manual is not None:
+        final = final_score(score, tests, [(n, v) for n, v, _ in overrides], max_score, lateness, manual or 0.0)
+        extra = f", written and figure questions {manual:g}" if manual is not None else ""
+        lines.append(f"final score: {final:g} / {max_score:g} (autograde {score:g}{extra})")
     return lines

@@ -133,7 +133,12 @@ def plan(rows: Iterable[Any], pushed: dict[str, float | None], max_score: float,
             user = "sis_user_id:" + r.sis_user_id
         else:
             continue  # no Canvas identity: reported by the caller
-        comment = f"Autograded by dlgrade: {score_text(score)} / {score_text(max_score)}."
+        how = "Graded" if getattr(r, "manual", None) else "Autograded"
+        comment = f"{how} by dlgrade: {score_text(score)} / {score_text(max_score)}."
+        if getattr(r, "manual", None):
+            comment += f" Written and figure questions: {score_text(r.manual_score)}."
+            if r.incomplete:
+                comment += " Some written answers are not graded yet."
         if r.late_penalty:
             comment += f" Late penalty: {score_text(r.late_penalty)}."
         if feedback_url:
@@ -269,6 +274,10 @@ def push_grades(gb: Any, assignment: str, client: CanvasClient | None, *, url: s
     rows = gb.students(assignment)
     target = target_name(url, course, canvas_id)
     items = plan(rows, last_pushed(gb.pushes(assignment), target), max_score, feedback_url)
+    waiting = sum(r.incomplete for r in rows)
+    if waiting:
+        log(f"warning: {waiting} student(s) have written or figure answers not graded yet; their score "
+            "counts those as 0 until graded (grade serve), and the next push sends the change")
     planned_ids = {i.student for i in items}
     gradable = [r for r in rows if r.status in ("graded", "invalid")]
     skipped = tuple(f"{one_line(r.student, 60)}: no Canvas user id or SIS User ID" for r in gradable

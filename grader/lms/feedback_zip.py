@@ -7,8 +7,11 @@ in one zip, named so that the LMS's bulk upload attaches each page to the right 
   download kept (Canvas recovers the user id from it);
 - plain: `{student id}/feedback.html`.
 
-The pages are the feedback.html files batch grading wrote (their paths are in the gradebook).
-Calls grader.gradebook.api (read only), grader.lms.canvas/moodle (names), grader.outputs.
+The pages are the feedback.html files batch grading wrote (their paths are in the gradebook);
+when the assignment has written or figure questions, each page is rendered again with the
+manual grades as they are now (grader.batch.refresh.feedback_page: rubric items, comments,
+final score). Calls grader.gradebook (read only), grader.batch.refresh, grader.lms.canvas/moodle
+(names), grader.outputs.
 """
 
 from __future__ import annotations
@@ -73,6 +76,10 @@ def build(gb: Any, assignment: str, out: Path, target: str) -> tuple[Path, int, 
     subs = gb.submissions(assignment)
     if not subs:
         raise LmsError(f"the gradebook has no submissions for '{assignment}' (run grade batch first)")
+    from grader.batch.refresh import feedback_page
+    from grader.gradebook.manual import Manual
+
+    has_manual = bool(Manual(gb.sessions).questions(assignment))
     buf = io.BytesIO()
     notes: list[str] = []
     names: set[str] = set()
@@ -80,6 +87,9 @@ def build(gb: Any, assignment: str, out: Path, target: str) -> tuple[Path, int, 
         for sub in subs:
             who = one_line(sub.student, 60)
             page = _read_page(sub.feedback_path) if sub.feedback_path else None
+            if page is not None and has_manual:  # the manual grades as they are now, rubric items and comments
+                made = feedback_page(gb, assignment, sub.student)
+                page = made[1].encode("utf-8") if made else page
             if page is None and sub.status in ("invalid", "error"):
                 reason = next((r.reason for r in rows if r.student == sub.student), "")
                 page = not_graded_page(assignment, sub.status, reason)

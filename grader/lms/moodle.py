@@ -97,6 +97,10 @@ def _number(text: str) -> float | None:
 
 def comment_for(row: Any, max_score: float, feedback_note: str = "") -> str:
     text = f"Autograded: {grade_text(row.final_score).rstrip('0').rstrip('.')} / {max_score:g}."
+    if getattr(row, "manual", None):
+        text += f" Written and figure questions: {row.manual_score:g}."
+        if row.incomplete:
+            text += " Some written answers are not graded yet."
     if row.late_penalty:
         text += f" Late penalty: {row.late_penalty:g}."
     if row.status == "invalid" and row.reason:

@@ -93,6 +93,20 @@ class Accuracy:
 
 
 @dataclass(frozen=True)
+class ManualStats:
+    """How the class did on one written or figure question, and how often each rubric item was used."""
+
+    key: str
+    title: str
+    kind: str  # written | figure
+    points: float
+    graded: int  # students with a person's grade
+    waiting: int  # students with a submission and no grade yet
+    mean_score: float | None  # over the graded students
+    items: tuple[tuple[str, float, int], ...]  # (description, points, times applied), rubric order
+
+
+@dataclass(frozen=True)
 class ClassReport:
     """Everything `grade report` shows for one assignment."""
 
@@ -114,6 +128,7 @@ class ClassReport:
     invalid: tuple[tuple[str, str], ...]  # (student, one-line reason)
     accuracy: tuple[Accuracy, ...]
     feedback: dict[str, str] = field(default_factory=dict)  # student -> feedback page path
+    manual: tuple[ManualStats, ...] = ()  # the written and figure questions, in notebook order
     #: An assignment with [model]: its leaderboard (grader.report.leaderboard.to_json), else None.
     leaderboard: dict[str, Any] | None = None
 
@@ -209,6 +224,7 @@ def build_report(gb: Gradebook, assignment: str, now: dt.datetime | None = None)
                                passed=s["passed"], mean_score=round(s["total"] / s["graded"], 6)
                                if s["graded"] else 0.0, clusters=tuple(clusters)))
     tests.sort(key=lambda t: (t.pass_rate, t.name))
+    manual = _manual_stats(gb, assignment, rows)
     durations.sort(key=lambda d: (-d[1], d[0]))
     with_submission = [r for r in rows if r.status != "missing"]
     return ClassReport(
@@ -224,5 +240,25 @@ def build_report(gb: Gradebook, assignment: str, now: dt.datetime | None = None)
         tests=tuple(tests), durations=tuple(d for _, d in durations), slowest=tuple(durations[:SLOWEST]),
         errors=tuple(errors), invalid=tuple(invalid),
         accuracy=tuple(Accuracy(name, tuple(v), thresholds.get(name)) for name, v in sorted(accuracy.items())),
-        feedback={k: v for k, v in feedback.items() if v},
+        feedback={k: v for k, v in feedback.items() if v}, manual=manual,
     )
+
+
+def _manual_stats(gb: Gradebook, assignment: str, rows: list[Any]) -> tuple[ManualStats, ...]:
+    from grader.gradebook.manual import Manual
+
+    book = Manual(gb.sessions)
+    questions = book.questions(assignment)
+    if not questions:
+        return ()
+    usage = book.item_usage(assignment)
+    submitted = [r for r in rows if r.submission_id is not None]
+    out = []
+    for q in questions:
+        scores = [r.manual[q.key] for r in submitted if r.manual.get(q.key) is not None]
+        out.append(ManualStats(
+            key=q.key, title=one_line(q.title, 200), kind=q.kind, points=q.points, graded=len(scores),
+            waiting=len(submitted) - len(scores),
+            mean_score=round(statistics.fmean(scores), 6) if scores else None,
+            items=tuple((one_line(i.description, 200), i.points, n) for i, n in usage.get(q.key, []))))
+    return tuple(out)

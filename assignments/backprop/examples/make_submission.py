@@ -10,6 +10,9 @@ markers gone, a scratch cell of their own) with three classic mistakes:
    scores around 1000;
 3. `relu_backward` passes the gradient where `x >= 0`, and the short answer agrees (1.0).
 
+The written question (dead ReLUs) keeps the solution's answer, for the grading app to show;
+its rubric is dropped, as `grade assign` drops it from the starter.
+
 So the demo shows a partial score: the affected tests fail with their messages, the rest
 (training included) pass. Re-run this script after editing ../solution.ipynb; it stops with
 an error if a mistake no longer applies.
@@ -23,6 +26,8 @@ from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell
+
+from grader.manual.questions import STARTER_KEYS
 
 HERE = Path(__file__).resolve().parent
 SOLUTION = HERE.parent / "solution.ipynb"
@@ -62,6 +67,9 @@ def build() -> nbformat.NotebookNode:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.source = _ONE_LINE.sub("", _MARKER.sub("", cell.source))
+        question = cell.metadata.get("dlgrade", {}).get("question")
+        if question:  # as the starter has it: no rubric; the written answer is the student's own
+            cell.metadata["dlgrade"]["question"] = {k: question[k] for k in STARTER_KEYS if k in question}
     for old, new in MISTAKES:
         hits = [c for c in nb.cells if c.cell_type == "code" and old in c.source]
         if len(hits) != 1 or hits[0].source.count(old) != 1:
