@@ -42,6 +42,8 @@ class TestResult:
     duration: float = 0.0
     description: str = ""
     cell: int | None = None  # index of the notebook cell the failure points at, if known
+    accuracy: float | None = None  # held-out accuracy the test measured (Credit.measured)
+    accuracy_needed: float | None = None  # the accuracy full marks need, where the test says
 
 
 @dataclass(frozen=True)
