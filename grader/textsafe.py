@@ -18,10 +18,15 @@ from typing import Any
 
 # C0 controls except tab and newline, DEL, C1 controls (0x80-0x9f, which include the 8-bit
 # CSI and OSC introducers), bidi embeddings/overrides/isolates and marks, and the
-# line/paragraph separators that some terminals and viewers treat as newlines.
+# line/paragraph separators that some terminals and viewers treat as newlines. Lone surrogates
+# are replaced (see _SURROGATES).
 _UNSAFE = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]"
 )
+#: Lone surrogates (a JSON "\\ud800" escape, an undecodable file name read with
+#: surrogateescape): no UTF-8 encoder accepts them, so a page or file holding one cannot be
+#: written. They become U+FFFD, the replacement character, wherever student text is shown.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 #: Whole escape sequences, removed before the characters above so that no parameters are left
 #: as litter: CSI (7- and 8-bit) up to its final byte; OSC, DCS, SOS, PM and APC strings up to
 #: BEL or ST; other two-byte escapes. Linear: each match starts at an ESC or C1 introducer.
@@ -35,12 +40,17 @@ _NEWLINES = re.compile(r"[\r\n\t]+")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
+def no_surrogates(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD: encodable as UTF-8, all else kept."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
 def clean_text(value: Any, limit: int | None = None) -> str:
     """`value` as text with control characters and bidi overrides removed; newlines and tabs kept.
 
     With `limit`, at most that many characters are kept and a cut is marked with an ellipsis.
     """
-    text = _UNSAFE.sub("", _SEQUENCES.sub("", value if isinstance(value, str) else str(value)))
+    text = _UNSAFE.sub("", _SEQUENCES.sub("", no_surrogates(value if isinstance(value, str) else str(value))))
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 1, 0)] + "\u2026"
     return text
@@ -48,7 +58,7 @@ def clean_text(value: Any, limit: int | None = None) -> str:
 
 def one_line(value: Any, limit: int = 200) -> str:
     """`clean_text` on one line: runs of newlines and tabs become one space; at most `limit` chars."""
-    text = _NEWLINES.sub(" ", _UNSAFE.sub("", _SEQUENCES.sub("", value if isinstance(value, str) else str(value))))
+    text = _NEWLINES.sub(" ", _UNSAFE.sub("", _SEQUENCES.sub("", no_surrogates(value if isinstance(value, str) else str(value)))))
     text = text.strip()
     return clean_text(text, limit)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cli_run import grade
 from notebook_variants import Case, write_variant
-from postgres_env import postgres_server  # noqa: F401
+from postgres_env import pg_database, postgres_server  # noqa: F401
 from test_feedback_browser import chromium, png_info, run_chromium  # noqa: F401
 
 from grader.report.classdata import message_template
@@ -156,3 +156,52 @@ def test_message_templates_normalise_numbers_not_names():
     assert "dW1" in a and "0.43" not in a
     assert message_template("object at 0x7f3a2b1c") == message_template("object at 0x55aa")
     assert "\x1b" not in message_template("\x1b]0;title\x07 bad")
+
+
+# ------------------------------------------------------------- accuracy is the judge's (issue 18)
+
+#: An exception text shaped like the accuracy tests' own message.
+BOGUS = "ValueError: best_net accuracy on held-out digits: 0.999; full marks need 0.10"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def forged_accuracy_class(request, tmp_path):  # noqa: ANN001, ANN201
+    """Two students stored directly (no grading needed): one honest, one whose exception text
+    mimics the accuracy message in twelve tests."""
+    import hashlib
+
+    from grader.gradebook.api import Gradebook, NewGrading, NewSubmission, TestOutcome
+    from grader.gradebook.scoring import LatePolicy
+    from grader.judge.results import GradingResult, TestResult
+
+    url = f"sqlite:///{tmp_path / 'gb.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_database")
+    honest = [TestResult("test_best_net_accuracy", "hidden", 2.0, 2.0, "passed",
+                         "best_net accuracy on held-out digits: 0.930; full marks need 0.90",
+                         accuracy=0.93, accuracy_needed=0.9)]
+    attacker = [TestResult(f"test_{i}", "hidden", 0.0, 1.0, "error", BOGUS) for i in range(12)]
+    gb = Gradebook.open(url)
+    try:
+        gb.ensure_assignment("backprop", "Backprop", 45.0, LatePolicy())
+        for student, tests in (("honest", honest), ("attacker", attacker)):
+            data = student.encode()
+            result = GradingResult(assignment="backprop", notebook=f"{student}.ipynb", mode="submit",
+                                   score=sum(t.score for t in tests), max_score=45.0,
+                                   tests=tuple(tests))
+            outcomes = tuple(TestOutcome(t.name, t.suite, t.score, t.max_score, t.status, t.message, t.visibility)
+                             for t in tests)
+            gb.record_grading(
+                NewSubmission(student=student, assignment="backprop", source_name=f"{student}.ipynb",
+                              content_hash=hashlib.sha256(data).hexdigest(), data=data),
+                NewGrading(status="graded", score=result.score, max_score=45.0,
+                           result_json=json.dumps(result.to_json()), tests=outcomes))
+    finally:
+        gb.dispose()
+    return url
+
+
+def test_accuracy_comes_from_the_judges_data_not_messages(forged_accuracy_class, tmp_path):
+    r = grade("report", "backprop", "--db", forged_accuracy_class, "--format", "json",
+              "-o", str(tmp_path / "report.json"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["accuracy"] == [{"test": "test_best_net_accuracy", "values": [0.93], "threshold": 0.9}]

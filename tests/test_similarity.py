@@ -117,6 +117,31 @@ def test_extraction_drops_magics_and_survives_garbage():
         assert notebook_code(garbage) == ""
 
 
+def test_shell_lines_inside_strings_are_code():
+    """Only lines the notebook really runs as shell or magic are dropped: a `!` line inside a
+    string that is then exec'd is the student's code and counts."""
+    hidden = 'payload = """\n!def affine_forward(x, w, b):\n!    return x @ w + b\n"""\nexec(payload)\n'
+    code = notebook_code({"cells": [{"cell_type": "code", "source": hidden},
+                                    {"cell_type": "code", "source": "!pip list\nimport numpy as np\n"}]})
+    assert "!def affine_forward(x, w, b):" in code and "!    return x @ w + b" in code
+    assert "pip list" not in code and "import numpy as np" in code
+
+
+def test_blank_line_runs_cost_linear_time():
+    """60 kB of blank lines in one cell took minutes in the lexer; they are collapsed first."""
+    import time
+
+    from grader.report.similarity import _fingerprint
+
+    body = "def f(x):\n    return x + 1\n" * 20
+    code = notebook_code({"cells": [{"cell_type": "code", "source": body + "\n" * 60_000 + " \t\n" * 20_000 + body}]})
+    assert "\n\n\n" not in code and len(code) < 2_000
+    _fingerprint("x = 1\n" * 10)  # the import, outside the clock
+    started = time.monotonic()
+    _fingerprint(code)
+    assert time.monotonic() - started < 10  # bound: was ~60 s for this cell; now well under a second
+
+
 def test_pair_figures_are_copydetects_own():
     """The array comparison gives exactly copydetect.compare_files's similarities."""
     from copydetect import compare_files

@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 
 from grader.course.testing import (
+    as_float64,
     assert_answer_choice,
     assert_answer_number,
     assert_close,
     assert_states_close,
+    numeric_gradient,
+    rel_error,
     tensor_rel_error,
 )
 
@@ -98,3 +101,27 @@ def test_tensor_rel_error_is_normwise():
     assert tensor_rel_error(e, e) == 0.0
     assert tensor_rel_error(np.array([1.0, 1e-6, 0.0]), e) == pytest.approx(1e-6, rel=1e-3)
     assert tensor_rel_error(np.zeros(3), np.zeros(3)) == 0.0
+
+
+def test_huge_answers_are_refused_before_any_float64_copy():
+    """Issue 18, finding 8: shape is checked before conversion, so 64 MiB of int8 (512 MiB as
+    float64) costs the judge nothing more than the array it received."""
+    import tracemalloc
+
+    big = np.zeros(64 << 20, dtype=np.int8)
+    calls = {
+        "as_float64": lambda: as_float64(big, (), "loss"),
+        "rel_error": lambda: rel_error(big, np.zeros(3)),
+        "assert_close": lambda: assert_close(big, np.zeros(3), rtol=1e-7, atol=0.0, name="out"),
+        "assert_states_close": lambda: assert_states_close({"w": big}, {"w": np.zeros(3, np.float32)},
+                                                           rtol=1e-5, name="net"),
+        "numeric_gradient": lambda: numeric_gradient(lambda x: big, np.zeros(2)),
+    }
+    tracemalloc.start()
+    try:
+        for what, call in calls.items():
+            with pytest.raises(AssertionError, match="shape"):
+                call()
+            assert tracemalloc.get_traced_memory()[1] < 8 << 20, what  # bound: no copy of `big`
+    finally:
+        tracemalloc.stop()

@@ -120,7 +120,8 @@ def test_decode_value_is_total(value, n_arrays):
 
 def test_decode_value_refuses_what_once_escaped():
     for bad in ({"$float": ["nan"]}, {"$float": {"a": 1}}, {"$dict": [[["k"], 1]]}, {"$nd": 10**30},
-                {"$h": "1"}, {"$tuple": 5, "x": 1}, json.loads("[" * 40 + "]" * 40)):
+                {"$h": "1"}, {"$tuple": 5, "x": 1}, json.loads("[" * 40 + "]" * 40),
+                {"$h": int("9" * 3779)}, {"$h": 0}, {"$h": -1}):  # integers bounded by what they mean
         with pytest.raises(BadReply):
             decode_value(bad, [], _handle)
 

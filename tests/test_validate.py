@@ -107,6 +107,16 @@ def test_without_assertion(submission):
 def test_bad_visibility(submission):
     out, _ = submission.relu_forward(-np.ones(2))
     assert out.sum() == 0.0, "relu"
+
+
+@pytest.mark.points(1)
+def test_trusts_what_the_code_changed(submission):
+    """Expected value from the array as the student's code left it: a violation (mutating stub)."""
+    from grader.judge.remote import InPlace
+
+    x = InPlace(np.arange(-2.0, 3.0))
+    out, _ = submission.relu_forward(x)
+    assert np.array_equal(out, np.maximum(x.after, 0)), "relu"
 '''
 
 
@@ -162,12 +172,21 @@ def test_lint_problems_are_reported(broken) -> None:
     assert _lines_with(result, "test_bad_visibility: visibility('secret') must be one of"), result.stdout
 
 
+def test_a_test_trusting_changed_arguments_is_reported(broken) -> None:
+    """Issue 18, finding 1: functions that zero their arguments and return zeros must not pass."""
+    result, _ = broken
+    assert _lines_with(result, "mutating stub: hidden test test_trusts_what_the_code_changed scores 1/1",
+                       "zero their arguments in place"), result.stdout
+    assert not _lines_with(result, "mutating stub: hidden test test_affine"), result.stdout
+    assert "; mutating stub " in result.stdout.splitlines()[-1], result.stdout
+
+
 def test_nothing_else_is_reported(broken) -> None:
     result, _ = broken
     expected = ("test_affine_backward_db", "test_affine_backward_numeric", "test_affine_backward_small",
                 "test_two_layer_net_grads", "test_best_net_accuracy", "test_answer_dead_relu",
                 "test_numpy_is_there", "test_without_points", "test_without_assertion",
-                "test_bad_visibility")
+                "test_bad_visibility", "test_trusts_what_the_code_changed")
     for line in result.stdout.splitlines()[:-1]:
         assert any(name in line for name in expected), f"unexpected: {line}"
 

@@ -69,7 +69,11 @@ def test_arrays_come_back_as_numpy_and_objects_as_handles(worker_of):
     np.testing.assert_array_equal(net.loss(np.ones((1, 2))), [[4.0, 4.0, 4.0]])
 
 
-def test_in_place_changes_to_arguments_are_copied_back(worker_of):
+def test_arguments_are_the_judges_copies_and_dicts_are_refilled(worker_of):
+    """Issue 18, finding 1: the test's arrays are never written to; dicts changed in place are
+    refilled with new entries; InPlace shows what the code did to an array."""
+    from grader.judge.remote import InPlace
+
     _, _, sub = worker_of([
         "def step(x, bn_param):\n"
         "    bn_param['running_mean'] = 0.9 * bn_param['running_mean'] + 1\n"
@@ -80,9 +84,13 @@ def test_in_place_changes_to_arguments_are_copied_back(worker_of):
     x = np.zeros(3)
     bn = {"running_mean": np.zeros(3), "mode": "train"}
     sub.step(x, bn)
-    np.testing.assert_array_equal(x, np.ones(3))
+    np.testing.assert_array_equal(x, np.zeros(3))
     np.testing.assert_array_equal(bn["running_mean"], np.ones(3))
     assert bn["count"] == 1
+    box = InPlace(x)
+    sub.step(box, {"running_mean": np.zeros(3)})
+    np.testing.assert_array_equal(box.after, np.ones(3))
+    np.testing.assert_array_equal(x, np.zeros(3))
 
 
 def test_student_exceptions_name_the_function_and_cell(worker_of):

@@ -177,7 +177,9 @@ BUGS = [
                 """,
             ),
         ),
-        {**{t: "must be written without torch" for t in ATTENTION_FORWARD}, **{t: "without torch" for t in MHA}},
+        # the numeric test differentiates the forward as run without torch (by hand), so it fails too
+        {**{t: "must be written without torch" for t in (*ATTENTION_FORWARD, "test_attention_backward_numeric")},
+         **{t: "without torch" for t in MHA}},
     ),
     # ---- part 2
     Case(

@@ -18,6 +18,8 @@ ACCURACY = "test_cnn_model_accuracy"
 TRAIN_DIGITS = "test_cnn_model_reads_training_digits"
 FORWARD_TESTS = ("test_conv_forward_basic", "test_conv_forward_stride", "test_conv_forward_padding",
                  "test_conv_forward_non_square")
+BACKWARD_TESTS = ("test_conv_backward_dx", "test_conv_backward_dw", "test_conv_backward_db",
+                  "test_conv_backward_numeric")
 
 
 PAD_SOLUTION = "    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))\n"
@@ -118,8 +120,8 @@ BUGS = [
         diagnoses=frozenset({"conv_dx_not_cropped"}),
     ),
     Case(
-        # Only the tests that grade the forward pass call it with torch refused; the backward
-        # tests still get their caches from it, so they keep their points.
+        # By hand means every value comes from the worker without torch: the backward tests
+        # build their caches there too, so a forward leaning on torch costs them as well.
         "conv_forward_calls_torch",
         (
             (
@@ -132,7 +134,25 @@ BUGS = [
                 """,
             ),
         ),
-        {t: "must be written without torch" for t in FORWARD_TESTS},
+        {t: "must be written without torch" for t in (*FORWARD_TESTS, *BACKWARD_TESTS)},
+    ),
+    Case(
+        # Issue 18, finding 7: scipy.signal.correlate is a convolution, so cnn's by_hand_forbids
+        # refuses scipy in every by-hand call (this forward is otherwise correct).
+        "conv_forward_calls_scipy",
+        (
+            (
+                "BLOCK:conv_forward_naive",
+                """
+                from scipy.signal import correlate
+                x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+                full = np.stack([correlate(x_pad, w[f][None], mode="valid", method="direct")[:, 0]
+                                 for f in range(w.shape[0])], axis=1)
+                out = full[:, :, ::stride, ::stride] + b[None, :, None, None]
+                """,
+            ),
+        ),
+        {t: "must be written without scipy" for t in (*FORWARD_TESTS, *BACKWARD_TESTS)},
     ),
     Case(
         "pool_forward_ignores_stride",

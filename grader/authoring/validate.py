@@ -9,12 +9,16 @@ nothing is imported, so `grade list` stays fast. `validate_assignment` then
    (a test that skips itself, e.g. for an optional package missing here, is a note);
 4. grades the starter with every test: every hidden test must score 0, unless it is marked
    `@pytest.mark.starter_passes` (a test that does not touch a stub);
-5. measures the hidden suite's wall time on the solution;
-6. checks the written and figure questions (grader.manual.questions): each rubric adds up, each
+5. grades the "mutating stub" (grader/authoring/mutating_stub.py: every function zeroes its
+   arguments in place and returns zeros of the solution's shapes) and the same zeros without the
+   zeroing: no hidden test may give the first more points than the second. Such a test takes
+   its expected value from something the student's code can change;
+6. measures the hidden suite's wall time on the solution;
+7. checks the written and figure questions (grader.manual.questions): each rubric adds up, each
    question is in the starter with its answer blanked, and evidence names tests that exist;
-7. checks that the public tests run from the student's kit (grader.kit.verify): no judge-only
+8. checks that the public tests run from the student's kit (grader.kit.verify): no judge-only
    fixture or import, and the solution graded from its kit gets the course's verdicts;
-8. checks the misconceptions against the variant catalogue (grader.authoring.proof): statically,
+9. checks the misconceptions against the variant catalogue (grader.authoring.proof): statically,
    and with `variants=True` (`grade validate --variants`) by grading every variant.
 
 Lint rules, for every test function (`test*` functions, and `test*` methods of `Test*`
@@ -314,6 +318,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     solution_score: tuple[float, float] | None = None
     starter_score: tuple[float, float] | None = None
+    stub_score: tuple[float, float] | None = None  # the mutating stub's (mutating_stub.py)
     tests: tuple[int, int] = (0, 0)  # public, hidden (results of the solution run)
     hidden_seconds: float | None = None  # wall time of the hidden tests against the solution
     seconds: float = 0.0  # the whole validation
@@ -329,6 +334,8 @@ class Report:
             parts.append("solution {:g}/{:g}".format(*self.solution_score))
         if self.starter_score:
             parts.append("starter {:g}/{:g}".format(*self.starter_score))
+        if self.stub_score:
+            parts.append("mutating stub {:g}/{:g}".format(*self.stub_score))
         parts.append(f"tests: {self.tests[0]} public, {self.tests[1]} hidden")
         if self.hidden_seconds is not None:
             parts.append(f"hidden suite {self.hidden_seconds:.2f} s on the solution")
@@ -437,12 +444,15 @@ def _normalized(nb: dict[str, Any]) -> Any:
     return json.loads(dumps(nb))
 
 
-def _grade(assignment: Assignment, path: Path, clock: _Clock | None, sandbox: str) -> Any:
+def _grade(assignment: Assignment, path: Path, clock: _Clock | None, sandbox: str,
+           stub: bool | None = None) -> Any:
+    """Grade the notebook at `path`; `stub`: its mutating stub (True) or its zeros stub (False)."""
+    from grader.authoring.mutating_stub import mutating_stub
     from grader.course.notebook import BadNotebook, read_notebook
     from grader.judge.pipeline import BadInput, grade
 
     try:
-        nb = read_notebook(path)
+        nb = read_notebook(path) if stub is None else mutating_stub(read_notebook(path), mutate=stub)
         return grade(nb, assignment, notebook_name=path.name, mode="submit", sandbox=sandbox,
                      on_cell=clock.cell if clock else None, on_test=clock.test if clock else None)
     except (BadNotebook, BadInput) as e:
@@ -517,9 +527,32 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process", varian
                     report.violations.append(
                         f"starter: hidden test {t.name} scores {t.score:g}/{t.max_score:g} on the starter; "
                         f"it must fail on the stubs (or be marked @pytest.mark.{STARTER_PASSES})")
+        _check_mutating_stub(assignment, tests, sandbox, report)
 
     proof = prove(assignment, solution_tests, variants, sandbox, on_run)
     report.violations += proof.problems
     report.misconceptions = proof.summary()
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _check_mutating_stub(assignment: Assignment, tests: list[TestInfo], sandbox: str, report: Report) -> None:
+    """No hidden test may give more points to functions that zero their arguments in place than to
+    the same functions returning the same zeros with their arguments left alone."""
+    if not assignment.solution.exists():
+        return
+    mutating = _grade(assignment, assignment.solution, None, sandbox, stub=True)
+    zeros = _grade(assignment, assignment.solution, None, sandbox, stub=False)
+    for result in (mutating, zeros):
+        if isinstance(result, str):
+            report.violations.append(f"mutating stub: cannot grade: {result}")
+            return
+    report.stub_score = (mutating.score, mutating.max_score)
+    baseline = {t.name: t.score for t in zeros.tests}
+    for t in mutating.tests:
+        if t.suite == "hidden" and t.score > baseline.get(t.name, 0.0):
+            report.violations.append(
+                f"mutating stub: hidden test {t.name} scores {t.score:g}/{t.max_score:g} on functions that "
+                f"zero their arguments in place (and {baseline.get(t.name, 0.0):g} when they leave them alone); "
+                "compute expected values from the test's own copies (arguments are sent as copies; "
+                "InPlace(x) shows in-place changes)")

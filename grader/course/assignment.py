@@ -128,6 +128,9 @@ class Assignment:
     reference: str | None = None  # module name in reference/, given to tests as `reference`
     gpu: str = "none"  # none | optional | required
     forbidden_imports: tuple[str, ...] = ()  # top-level or dotted module names
+    #: Modules refused, beside the ones a test names, in every `submission.refusing(...)` call
+    #: (the by-hand calls): e.g. scipy, whose scipy.signal.correlate is a convolution.
+    by_hand_forbids: tuple[str, ...] = ()
     due: str = ""  # ISO date or date-time; "" when unset
     datasets: tuple[str, ...] = ()  # names from grader.course.datasets
     #: Files shipped with the assignment (`[data] files`, relative to `root`) that the sandbox
@@ -290,8 +293,8 @@ def assignment_id_of(notebook: Mapping[str, Any]) -> str | None:
 
 # --------------------------------------------------------------------------- validation
 
-_TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "due", "limits", "data", "late", "lms",
-             "model")
+_TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "by_hand_forbids", "due", "limits", "data",
+             "late", "lms", "model")
 _DATA_KEYS = ("datasets", "files")
 _FILE_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$")
 _LIMIT_FIELDS = {f.name: f for f in fields(Limits)}
@@ -540,6 +543,9 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         forbidden = _string_list(
             data.get("forbidden_imports", []), "forbidden_imports", _DOTTED_RE, "a module name"
         )
+        by_hand = _string_list(
+            data.get("by_hand_forbids", []), "by_hand_forbids", _DOTTED_RE, "a module name"
+        )
         due = _due(data.get("due", ""))
         limits = _limits(_table(data.get("limits", {}), "limits"))
 
@@ -561,6 +567,7 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         reference=reference,
         gpu=gpu,
         forbidden_imports=forbidden,
+        by_hand_forbids=by_hand,
         due=due,
         datasets=datasets,
         public_files=public_files,

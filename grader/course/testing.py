@@ -45,7 +45,12 @@ def _fmt_pair(expected: Any, actual: Any) -> tuple[str, str]:
 
 
 def rel_error(actual: Any, expected: Any) -> float:
-    """Largest CS231n-style relative error between two arrays (or scalars)."""
+    """Largest CS231n-style relative error between two arrays (or scalars).
+
+    An `actual` with more elements than `expected` is refused before it is converted: a
+    student's huge array is never widened to float64 (AssertionError)."""
+    if np.size(actual) > np.size(expected):
+        raise AssertionError(f"shape {np.shape(actual)}, expected {np.shape(expected)}")
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     return float(np.max(np.abs(a - e) / np.maximum(1e-8, np.abs(a) + np.abs(e)), initial=0.0))
@@ -110,6 +115,21 @@ def assert_close(
         )
 
 
+def as_float64(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """A student's `value` as a float64 array of `shape`, or AssertionError naming `name`.
+
+    Its type and shape are checked before any conversion, so a huge answer is refused as it is,
+    never widened first (a 512 MiB int8 array is 4 GiB of float64).
+    """
+    if value is None or isinstance(value, (str, bytes, dict)) or not _is_numeric(value):
+        raise AssertionError(f"{name}: expected a number or an array of shape {tuple(shape)}, got {_describe(value)}")
+    if np.shape(value) != tuple(shape):
+        raise AssertionError(f"{name}: shape {np.shape(value)}, expected {tuple(shape)}")
+    if np.iscomplexobj(value):
+        raise AssertionError(f"{name}: complex, expected real numbers")
+    return np.asarray(value, dtype=np.float64)
+
+
 def _state_array(value: Any) -> np.ndarray:
     """A tensor (torch, any dtype and device) or array-like as a numpy array; floats in float64."""
     if hasattr(value, "detach"):  # a torch.Tensor; torch itself is not imported here
@@ -148,9 +168,10 @@ def assert_states_close(actual: Mapping[str, Any], expected: Mapping[str, Any], 
         raise AssertionError(f"{name}: tensor names differ; missing {missing[:5]}, unexpected {extra[:5]}")
     worst, worst_error, failing = "", 0.0, 0
     for key, want in expected.items():
+        if tuple(np.shape(actual[key])) != tuple(np.shape(want)):  # before any float64 copy of it
+            raise AssertionError(f"{name}: {key} has shape {tuple(np.shape(actual[key]))}, "
+                                 f"expected {tuple(np.shape(want))}")
         a, e = _state_array(actual[key]), _state_array(want)
-        if a.shape != e.shape:
-            raise AssertionError(f"{name}: {key} has shape {tuple(a.shape)}, expected {tuple(e.shape)}")
         if str(getattr(actual[key], "dtype", a.dtype)) != str(getattr(want, "dtype", e.dtype)):
             raise AssertionError(f"{name}: {key} has dtype {getattr(actual[key], 'dtype', a.dtype)}, "
                                  f"expected {getattr(want, 'dtype', e.dtype)}")
@@ -192,9 +213,9 @@ def numeric_gradient(
         ix = it.multi_index
         old = x[ix]
         x[ix] = old + h
-        pos = np.asarray(f(x), dtype=np.float64)
+        pos = _output(f(x), df)
         x[ix] = old - h
-        neg = np.asarray(f(x), dtype=np.float64)
+        neg = _output(f(x), df)
         x[ix] = old
         if df is None:
             grad[ix] = float(pos - neg) / (2 * h)
@@ -202,6 +223,24 @@ def numeric_gradient(
             grad[ix] = float(np.sum((pos - neg) * df)) / (2 * h)
         it.iternext()
     return grad
+
+
+def _output(value: Any, df: Any) -> np.ndarray:
+    """The forward's output in numeric_gradient: the shape of `df` (a scalar without one), checked
+    before it is converted to float64."""
+    name = "the forward's output (numeric gradient)"
+    if df is None:  # a scalar loss; a one-element array is accepted as before
+        return as_float64(value, np.shape(value) if np.size(value) == 1 else (), name)
+    return as_float64(value, np.shape(df), name)
+
+
+def assert_depends(numeric: np.ndarray, name: str) -> None:
+    """Fail unless a numeric gradient has a non-zero entry: checking a backward against the
+    numeric gradient of the student's own forward means nothing when that forward ignores its
+    input (functions that return zeros agree with themselves)."""
+    assert np.any(np.asarray(numeric) != 0), (
+        f"{name}: the numeric gradient of your forward is all zeros (its output does not change with "
+        "this input), so the backward cannot be checked against it")
 
 
 def _is_numeric(v: Any) -> bool:
@@ -284,11 +323,21 @@ class Credit:
     """Partial credit for a test: `credit.award(0.5, "accuracy 0.85 of 0.90")`.
 
     If the test then passes, it earns `fraction * points`; an assertion failure still earns 0.
+    `credit.measured(acc, FULL_MARKS)` records the held-out accuracy the test measured, pass or
+    fail: result.json carries it as data and `grade report` plots it (never read from messages,
+    which student code can shape).
     """
 
     def __init__(self) -> None:
         self.fraction: float | None = None
         self.message = ""
+        self.accuracy: float | None = None
+        self.accuracy_needed: float | None = None
+
+    def measured(self, accuracy: float, needed: float | None = None) -> None:
+        """The held-out accuracy this test computed (and the accuracy full marks need)."""
+        self.accuracy = round(float(accuracy), 6)
+        self.accuracy_needed = None if needed is None else round(float(needed), 6)
 
     def award(self, fraction: float, message: str = "") -> None:
         self.fraction = min(1.0, max(0.0, float(fraction)))

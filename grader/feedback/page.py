@@ -22,7 +22,7 @@ from typing import Any
 from grader.feedback import cells as _cells
 from grader.feedback.cells import MAX_OUTPUT_CHARS, truncate
 from grader.judge.results import VISIBILITIES, GradingResult, TestResult
-from grader.textsafe import clean_text
+from grader.textsafe import clean_text, no_surrogates
 
 #: The Content-Security-Policy of the page. No scripts, frames, fonts or connections;
 #: images only inline (plots are base64 `data:` URLs); inline CSS only.
@@ -265,7 +265,9 @@ def build_feedback(
         generated=now.strftime("%Y-%m-%d %H:%M %Z").strip(),
         graded_in=f"{result.duration:.1f} s" if isinstance(result.duration, (int, float)) else "?",
     )
-    return FeedbackPage(page, tuple(render_errors))
+    # the last guard: a lone surrogate anywhere (a notebook's source, an output) would make the
+    # page unwritable as UTF-8; the parts above clean student text, this catches what they miss
+    return FeedbackPage(no_surrogates(page), tuple(render_errors))
 
 
 def render_feedback(

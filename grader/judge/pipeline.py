@@ -226,7 +226,8 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
             suites = {assignment.public_tests.resolve(): "public"}
             if mode == "submit":
                 suites[assignment.hidden_tests.resolve()] = "hidden"
-            submission = Submission(session, defining_cells(nb), without=without)
+            submission = Submission(session, defining_cells(nb), without=without,
+                                    by_hand=assignment.by_hand_forbids)
             plugin = JudgePlugin(assignment, submission, suites,
                                  secret=course_secret(), on_test=on_test, stop=session.stop_reason,
                                  installed=lambda m: backend.environment().has(m, spec.hide_modules))

@@ -166,6 +166,9 @@ class JudgePlugin:
         duration = time.monotonic() - self._started.get(item.nodeid, time.monotonic())
         base = dict(name=item.name, suite=suite, max_score=points, visibility=visibility,
                     duration=round(duration, 4), description=doc[0] if doc else "")
+        measured: Credit | None = item.stash.get(_CREDIT, None)
+        if measured is not None and measured.accuracy is not None:  # the judge's number, not a message
+            base.update(accuracy=measured.accuracy, accuracy_needed=measured.accuracy_needed)
         if report.skipped:
             reason = call.excinfo.value.msg if call.excinfo and hasattr(call.excinfo.value, "msg") else ""
             return TestResult(score=0.0, status="skipped", message=f"skipped: {reason}",
@@ -196,7 +199,9 @@ class JudgePlugin:
         else:
             status, message = "failed", "failed"
         if self._handed_out:
-            message = self._bound_message(message, exc)
+            if cell is not None and not isinstance(exc, MissingName):  # the worker's number: counted
+                cell = self._spend_cell(cell)
+            message = self._bound_message(message, exc, cell)
         return TestResult(score=0.0, status=status, message=message[:4000], cell=cell, **base)
 
     def _diagnose(self, result: TestResult) -> TestResult:
@@ -222,7 +227,7 @@ class JudgePlugin:
                 found.append(m.diagnosis())
         return dataclasses.replace(result, diagnoses=tuple(found)) if found else result
 
-    def _bound_message(self, message: str, exc: BaseException | None) -> str:
+    def _bound_message(self, message: str, exc: BaseException | None, cell: int | None = None) -> str:
         """A failure message once held-out inputs have reached the notebook: bounded, so that
         inputs the student's code kept cannot be carried out through it.
 
@@ -234,7 +239,7 @@ class JudgePlugin:
             kind = "".join(ch for ch in str(getattr(exc, "kind", "")) if ch.isalnum() or ch == "_")[:40]
             kind = kind if len(kind) <= left else ""
             self._heldout_chars += len(kind)
-            where = f" in cell {exc.cell}" if exc.cell is not None else ""
+            where = f" in cell {cell}" if cell is not None else ""  # already counted (_spend_cell)
             return (f"the notebook's code raised {kind or 'an exception'}{where}; its text is not shown "
                     "in tests that use held-out data")
         message = message[:HELDOUT_MESSAGE_CHARS]
@@ -242,6 +247,16 @@ class JudgePlugin:
             return "(message withheld: the budget for messages of tests that use held-out data is spent)"
         self._heldout_chars += len(message)
         return message
+
+    def _spend_cell(self, cell: int) -> int | None:
+        """A cell number the worker reported, once held-out inputs are out: its digits count
+        against HELDOUT_MESSAGE_BUDGET like any other text the student's code chose (None once
+        spent). Once per test: the result's `cell` and the message's "in cell N" are one choice."""
+        cost = len(str(cell))
+        if cost > HELDOUT_MESSAGE_BUDGET - self._heldout_chars:
+            return None
+        self._heldout_chars += cost
+        return cell
 
 
 _CREDIT = pytest.StashKey[Credit]()

@@ -24,6 +24,20 @@ if TYPE_CHECKING:
 MAX_ITEMS = 10_000
 
 
+class InPlace:
+    """An array argument whose in-place changes a test wants to see: `box = InPlace(x)`.
+
+    The student's code gets a copy of `x`; after the call `box.after` is the array it left there
+    (a new array; equal to `x` when the code did not change it). `x` itself is never written to.
+    """
+
+    __slots__ = ("sent", "after")
+
+    def __init__(self, value: Any) -> None:
+        self.sent = np.array(value, copy=True)
+        self.after = self.sent.copy()
+
+
 class SubmissionError(Exception):
     """The student's code could not produce a value; scored as `error`."""
 
@@ -114,8 +128,11 @@ class Submission:
     """The `submission` fixture: attribute access reads the notebook's globals in the worker."""
 
     def __init__(self, session: WorkerSession, defined_in: dict[str, int] | None = None,
-                 refuse: tuple[str, ...] = (), without: WorkersWithout | None = None) -> None:
+                 refuse: tuple[str, ...] = (), without: WorkersWithout | None = None,
+                 by_hand: tuple[str, ...] = ()) -> None:
+        """`by_hand`: modules every `refusing(...)` view refuses too (assignment.toml's by_hand_forbids)."""
         object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_by_hand", tuple(by_hand))
         object.__setattr__(self, "_defined_in", defined_in or {})
         object.__setattr__(self, "_refuse", refuse)
         object.__setattr__(self, "_without", without)
@@ -126,12 +143,14 @@ class Submission:
         For "implement it by hand" checks: `submission.refusing("torch").conv_forward_naive(...)`.
         Installed packages are refused by the sandbox: the calls run in a second worker that
         does not hold them (grader/judge/workers_without.py). Others (numpy) only by a profile hook.
+        The assignment's `by_hand_forbids` (e.g. scipy) are refused with them.
         """
+        modules = tuple(dict.fromkeys((*modules, *self._by_hand)))
         if self._without is not None:
-            hidden, hook = self._without.split(tuple(modules))
+            hidden, hook = self._without.split(modules)
             if hidden:
                 return Submission(self._without.session(hidden), self._defined_in, hook)
-        return Submission(self._session, self._defined_in, tuple(modules), self._without)
+        return Submission(self._session, self._defined_in, modules, self._without)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -165,17 +184,20 @@ def _exchange(session: WorkerSession, header: dict, arrays: list, label: str) ->
     try:
         ok = require(reply, "ok", bool)
         if not ok:
-            _raise_student(reply, label)
+            _raise_student(session, reply, label)
     except BadReply as e:
         session._kill(f"malformed reply: {e}")
         raise WorkerLost(f"{label}: the notebook's process sent a malformed reply") from None
     return reply, out, gen
 
 
-def _raise_student(reply: dict, label: str) -> None:
+def _raise_student(session: WorkerSession, reply: dict, label: str) -> None:
     err = require(reply, "error", dict)
     message = str(err.get("message", "an exception"))[:500]
-    cell = err.get("cell") if type(err.get("cell")) is int else None
+    cell = err.get("cell")
+    # a cell number means one of the notebook's code cells, nothing else: a forged reply's
+    # 3,779-digit `cell` would otherwise carry data past the held-out message budget
+    cell = cell if type(cell) is int and cell in {c.index for c in session.cells} else None
     where = f" (cell {cell})" if cell is not None else ""
     if reply.get("timeout") is True:
         raise WorkerLost(f"{label} ran past its time limit and was interrupted{where}")
@@ -216,9 +238,11 @@ class _ForeignHandle(wire.WireError):
 def _call(session: WorkerSession, target: dict, args: tuple, kwargs: dict, label: str,
           item: str | None = None, refuse: tuple[str, ...] = ()) -> Any:
     arrays: list = []
-    mutable = (dict, list, np.ndarray)
+    mutable = (dict, list, InPlace)
+    plain_args = [a.sent if isinstance(a, InPlace) else a for a in args]
+    plain_kwargs = {k: a.sent if isinstance(a, InPlace) else a for k, a in kwargs.items()}
     try:
-        encoded_args, encoded_kwargs = _encode(session, list(args), arrays), _encode(session, dict(kwargs), arrays)
+        encoded_args, encoded_kwargs = _encode(session, plain_args, arrays), _encode(session, plain_kwargs, arrays)
     except _ForeignHandle as e:  # e.g. a cache object from the notebook's worker sent to the by-hand one
         raise StudentError(f"{label}: an argument holds a {e.handle._type} object from another call; "
                            "calls written without torch get only arrays, numbers, strings, tuples, lists "
@@ -238,7 +262,7 @@ def _call(session: WorkerSession, target: dict, args: tuple, kwargs: dict, label
     if not isinstance(after_args, dict) or not isinstance(after_kwargs, dict):
         raise WorkerLost(f"{label}: malformed reply")
     for key, new in after_args.items():
-        if isinstance(key, str) and key.isascii() and key.isdecimal() and int(key) < len(args):
+        if isinstance(key, str) and key.isascii() and key.isdecimal() and len(key) < 4 and int(key) < len(args):
             _restore(args[int(key)], new)
     for key, new in after_kwargs.items():
         if key in kwargs:
@@ -247,10 +271,14 @@ def _call(session: WorkerSession, target: dict, args: tuple, kwargs: dict, label
 
 
 def _restore(original: Any, new: Any) -> None:
-    """Copy a mutated argument back into the judge's object, in place."""
-    if isinstance(original, np.ndarray) and isinstance(new, np.ndarray):
-        if original.shape == new.shape:
-            np.copyto(original, new, casting="unsafe")
+    """Give the judge's dict, list or InPlace box what the student's code left in it.
+
+    Never writes into one of the judge's arrays: dict and list entries are replaced by the
+    values that came back, and an InPlace box gets a new `.after` (of the shape and dtype sent).
+    """
+    if isinstance(original, InPlace) and isinstance(new, np.ndarray):
+        if new.shape == original.sent.shape and new.dtype == original.sent.dtype:
+            original.after = new
     elif isinstance(original, dict) and isinstance(new, dict):
         original.clear()
         original.update(new)

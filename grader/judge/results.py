@@ -45,6 +45,8 @@ class TestResult:
     #: misconceptions a judge-side probe found behind this failure (grader.course.misconceptions):
     #: {"name", "title", "hint"} each
     diagnoses: tuple[dict[str, str], ...] = ()
+    accuracy: float | None = None  # held-out accuracy the test measured (Credit.measured)
+    accuracy_needed: float | None = None  # the accuracy full marks need, where the test says
 
 
 @dataclass(frozen=True)

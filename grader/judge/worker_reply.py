@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import time
 from typing import Any, Callable
 
 import numpy as np
 
+from grader.textsafe import no_surrogates
 from grader.worker.wire import DTYPES, HEADER, MAX_DEPTH
 
 MAX_HEADER_BYTES = 16 * 1024 * 1024
@@ -105,7 +107,27 @@ def parse_header(raw: bytes | bytearray) -> dict:
         raise BadReply("reply is not a JSON object")
     if _too_deep(header, MAX_HEADER_DEPTH):
         raise BadReply(f"reply nested more than {MAX_HEADER_DEPTH} levels deep")
+    if _SURROGATE_ESCAPE.search(raw):
+        header = _without_surrogates(header)
     return header
+
+
+#: A JSON escape of a surrogate code point: the only way one reaches a parsed reply (the bytes
+#: themselves are strict UTF-8). Pairs become one character; lone ones are replaced below.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys too) replaced by U+FFFD, so that no
+    text from the worker can stop the judge from writing a page or a file. Called after the
+    depth check: the recursion is bounded by MAX_HEADER_DEPTH."""
+    if isinstance(value, str):
+        return no_surrogates(value)
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {no_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _too_deep(value: Any, limit: int) -> bool:
@@ -188,6 +210,8 @@ def _decode(value: Any, arrays: list[np.ndarray], make_handle: Callable[[int, st
         idx = value.get("$nd", value.get("$np"))
         if type(idx) is not int or not 0 <= idx < len(arrays):
             raise BadReply("array reference out of range")
+        if "$np" in value and arrays[idx].ndim != 0:  # a numpy scalar travels as a 0-d array
+            raise BadReply("a numpy scalar that is not 0-d")
         return arrays[idx] if "$nd" in value else arrays[idx][()]
     if "$tuple" in value and isinstance(value["$tuple"], list):
         return tuple(_decode(v, arrays, make_handle, depth + 1) for v in value["$tuple"])
@@ -204,7 +228,7 @@ def _decode(value: Any, arrays: list[np.ndarray], make_handle: Callable[[int, st
         return float(value["$float"])
     if "$h" in value:
         hid, tname = value["$h"], value.get("type", "object")
-        if type(hid) is not int or not isinstance(tname, str):
+        if type(hid) is not int or not 0 < hid < 2**53 or not isinstance(tname, str):  # a counter's value
             raise BadReply("malformed handle")
         return make_handle(hid, tname[:MAX_TYPE_NAME])
     raise BadReply(f"unknown tag {str(list(value))[:40]}")

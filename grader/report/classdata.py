@@ -27,9 +27,6 @@ MESSAGE_CHARS = 400
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
 _NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _SPACE = re.compile(r"\s+")
-#: "… accuracy on held-out …: 0.912; full marks need 0.85" (the shipped accuracy tests' wording).
-_ACCURACY = re.compile(r"accuracy on held-out[^:]*:\s*([01](?:\.\d+)?)(?:.*?full marks need\s*([01](?:\.\d+)?))?",
-                       re.IGNORECASE | re.DOTALL)
 
 
 def message_template(message: str) -> str:
@@ -185,6 +182,24 @@ class ClassReport:
         return data
 
 
+def _measured(result_json: str) -> list[tuple[str, float, float | None]]:
+    """(test, accuracy, accuracy full marks need) for each test of a stored result.json whose
+    judge measured a held-out accuracy (TestResult.accuracy). Never read from message text: a
+    student's exception can say anything."""
+    try:
+        tests = json.loads(result_json).get("tests", []) if result_json else []
+    except (ValueError, AttributeError, RecursionError):
+        return []
+    out = []
+    for t in tests if isinstance(tests, list) else []:
+        acc = t.get("accuracy") if isinstance(t, dict) else None
+        if type(acc) in (int, float) and 0.0 <= acc <= 1.0 and isinstance(t.get("name"), str):
+            needed = t.get("accuracy_needed")
+            out.append((t["name"][:200], float(acc),
+                        float(needed) if type(needed) in (int, float) and 0.0 <= needed <= 1.0 else None))
+    return out
+
+
 def build_report(gb: Gradebook, assignment: str, now: dt.datetime | None = None) -> ClassReport:
     """Read `assignment`'s current standing from the gradebook and summarise it."""
     info = gb.assignment(assignment)
@@ -216,6 +231,10 @@ def build_report(gb: Gradebook, assignment: str, now: dt.datetime | None = None)
             continue
         for name, title in diagnoses_of(grading.get("result_json") or "").items():
             diagnosed.setdefault(name, (title, []))[1].append(row.student)
+        for name, acc, needed in _measured(grading.get("result_json") or ""):
+            accuracy.setdefault(name, []).append(acc)
+            if needed is not None:
+                thresholds[name] = needed
         for t in gb.test_results(row.grading_id):
             stats = per_test.setdefault(t.name, {"suite": t.suite, "max": t.max_score, "graded": 0,
                                                  "passed": 0, "total": 0.0, "fails": {}})
@@ -231,11 +250,6 @@ def build_report(gb: Gradebook, assignment: str, now: dt.datetime | None = None)
             elif t.status != "passed":
                 stats["fails"].setdefault("(no message)", []).append(
                     Member(row.student, one_line(row.name, 80), feedback.get(row.student, ""), ""))
-            m = _ACCURACY.search(t.message or "")
-            if m:
-                accuracy.setdefault(t.name, []).append(float(m.group(1)))
-                if m.group(2):
-                    thresholds[t.name] = float(m.group(2))
 
     tests = []
     for name, s in per_test.items():

@@ -21,6 +21,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from grader.course.notebook import strip_ipython
 from grader.textsafe import clean_text
 
 #: k-gram length in normalised characters (copydetect's noise threshold).
@@ -92,14 +93,35 @@ def notebook_code(data: bytes | str | dict[str, Any]) -> str:
         if not isinstance(source, str):
             continue
         # control characters and bidi overrides (Trojan Source) never reach the instructor's page
-        lines = [ln for ln in clean_text(source).splitlines() if not ln.lstrip().startswith(("%", "!"))]
-        text = "\n".join(lines).strip()
+        text = "\n".join(_python_lines(clean_text(source))).strip()
         if text:
             parts.append(text)
             size += len(text)
             if size > MAX_CODE_CHARS:
                 break
     return "\n\n".join(parts)[:MAX_CODE_CHARS]
+
+
+def _python_lines(source: str) -> list[str]:
+    """The cell's lines that the notebook runs as Python, trailing whitespace cut, blank runs
+    collapsed to one blank line.
+
+    Shell (`!`) and magic (`%`) lines are dropped only where the notebook really treats them as
+    such (grader.course.notebook.strip_ipython: a cell that parses as Python has none, so a `!`
+    line inside a string stays). Whitespace-only lines cost pygments' Python lexer time quadratic
+    in their run's length (60 kB of them took minutes); they carry no token copydetect keeps.
+    """
+    lines = source.splitlines()
+    converted = strip_ipython(source)
+    if converted != source:
+        after = converted.split("\n")
+        lines = [ln for ln, new in zip(lines, after) if ln == new]
+    out: list[str] = []
+    for line in lines:
+        line = line.rstrip()
+        if line or (out and out[-1]):
+            out.append(line)
+    return out
 
 
 def _fingerprint(code: str, boilerplate: Sequence[int] = ()):  # noqa: ANN202

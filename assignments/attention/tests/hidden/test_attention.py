@@ -4,7 +4,9 @@ The functions under test are called through `submission.refusing("torch")`. Expe
 come from `torch.nn.functional.scaled_dot_product_attention` (and autograd for gradients) on
 the judge's side; attention weights, which PyTorch's function does not return, from
 `torch.softmax` of the masked scores. The backward tests hand the student's
-attention_backward the judge's weights, so a wrong forward does not cost the backward's points.
+attention_backward the judge's weights, so a wrong forward does not cost the backward's points;
+the numeric test differentiates the student's forward as run in the worker without torch (by
+hand: every value a test uses comes from the judge or from that worker).
 """
 
 import math
@@ -248,10 +250,11 @@ def test_attention_backward_numeric(submission, rng):
     N, L, d = 2, 4, 3
     q, k, v = _qkv(rng, (N,), L, L, d, 2)
     mask = _pad([4, 2], L) & np.tril(np.ones((L, L), dtype=bool))
-    out, weights = submission.attention_forward(q.copy(), k.copy(), v.copy(), mask.copy())
+    strict = submission.refusing("torch")
+    out, weights = strict.attention_forward(q.copy(), k.copy(), v.copy(), mask.copy())
     dout = rng.standard_normal(np.shape(out))
-    dq, dk, dv = submission.refusing("torch").attention_backward(dout.copy(), q.copy(), k.copy(), v.copy(), weights)
-    forward = submission.attention_forward
+    dq, dk, dv = strict.attention_backward(dout.copy(), q.copy(), k.copy(), v.copy(), weights)
+    forward = strict.attention_forward
     num_dq = numeric_gradient(lambda x: forward(x, k, v, mask)[0], q.copy(), dout)
     num_dk = numeric_gradient(lambda x: forward(q, x, v, mask)[0], k.copy(), dout)
     num_dv = numeric_gradient(lambda x: forward(q, k, x, mask)[0], v.copy(), dout)

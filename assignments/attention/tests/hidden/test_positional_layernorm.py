@@ -60,7 +60,7 @@ def _check_backward(submission, rng, which):
         out = F.layer_norm(tx, (shape[-1],), tg, tb, eps=EPS)
         dout = rng.standard_normal(shape)
         out.backward(torch.tensor(dout))
-        _, cache = submission.layer_norm_forward(x.copy(), gamma.copy(), beta.copy(), EPS)
+        _, cache = strict.layer_norm_forward(x.copy(), gamma.copy(), beta.copy(), EPS)
         got = strict.layer_norm_backward(dout.copy(), cache)
         assert isinstance(got, tuple) and len(got) == 3, (
             f"layer_norm_backward must return (dx, dgamma, dbeta), got {type(got).__name__}"
@@ -90,10 +90,11 @@ def test_layer_norm_backward_dgamma_dbeta(submission, rng):
 def test_layer_norm_backward_numeric(submission, rng):
     """layer_norm_backward agrees with numeric gradients of your own layer_norm_forward."""
     x, gamma, beta = _ln_data(rng, (3, 5))
-    out, cache = submission.layer_norm_forward(x.copy(), gamma.copy(), beta.copy(), EPS)
+    strict = submission.refusing("torch")
+    out, cache = strict.layer_norm_forward(x.copy(), gamma.copy(), beta.copy(), EPS)
     dout = rng.standard_normal(np.shape(out))
-    dx, dgamma, dbeta = submission.refusing("torch").layer_norm_backward(dout.copy(), cache)
-    forward = submission.layer_norm_forward
+    dx, dgamma, dbeta = strict.layer_norm_backward(dout.copy(), cache)
+    forward = strict.layer_norm_forward
     assert_close(dx, numeric_gradient(lambda v: forward(v, gamma, beta, EPS)[0], x.copy(), dout),
                  rtol=NUM_RTOL, atol=NUM_ATOL, name="layer norm dx (x (3, 5), vs numeric gradient)")
     assert_close(dgamma, numeric_gradient(lambda v: forward(x, v, beta, EPS)[0], gamma.copy(), dout),

@@ -1,9 +1,8 @@
 """Hidden tests: softmax cross-entropy loss, its gradient, and stability for large scores."""
 
-import numpy as np
 import pytest
 
-from grader.course.testing import assert_close, numeric_gradient
+from grader.course.testing import as_float64, assert_close, numeric_gradient
 
 RTOL, ATOL = 1e-7, 1e-12
 NUM_RTOL, NUM_ATOL = 1e-6, 1e-8
@@ -28,7 +27,7 @@ def test_softmax_loss_value(submission, reference, rng):
     scores, y = _case(rng)
     loss, _ = _run(submission, scores, y)
     ref_loss, _ = reference.softmax_loss(scores, y)
-    assert_close(np.asarray(loss, dtype=np.float64), ref_loss, rtol=RTOL, atol=ATOL, name="loss")
+    assert_close(as_float64(loss, (), "loss"), ref_loss, rtol=RTOL, atol=ATOL, name="loss")
 
 
 @pytest.mark.points(2)
@@ -62,7 +61,7 @@ def test_softmax_loss_large_scores(submission, reference, rng):
     loss, dscores = _run(submission, scores, y)
     ref_loss, ref_dscores = reference.softmax_loss(scores, y)
     assert_close(
-        np.asarray(loss, dtype=np.float64), ref_loss, rtol=RTOL, atol=ATOL,
+        as_float64(loss, (), "loss"), ref_loss, rtol=RTOL, atol=ATOL,
         name="loss (scores around 1000)",
     )
     assert_close(dscores, ref_dscores, rtol=RTOL, atol=ATOL, name="dscores (scores around 1000)")

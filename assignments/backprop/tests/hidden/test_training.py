@@ -21,6 +21,7 @@ def test_best_net_accuracy(submission, heldout, credit):
     )
     assert np.all(np.isfinite(scores)), "best_net.loss(X) scores contain NaN or inf"
     acc = float(np.mean(np.argmax(scores, axis=1) == y))
+    credit.measured(acc, FULL_MARKS)
     assert acc > ZERO_MARKS, (
         f"best_net accuracy on held-out digits: {acc:.3f}; full marks need {FULL_MARKS:.2f}, "
         f"partial credit starts above {ZERO_MARKS:.2f}"

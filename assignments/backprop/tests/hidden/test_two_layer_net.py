@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.course.testing import assert_close, numeric_gradient
+from grader.course.testing import as_float64, assert_close, numeric_gradient
 
 RTOL, ATOL = 1e-7, 1e-12
 NUM_RTOL, NUM_ATOL = 1e-6, 1e-8
@@ -47,7 +47,7 @@ def _loss_and_grads(net, X, y):
     assert isinstance(grads, dict), f"grads must be a dict keyed like params, got {type(grads).__name__}"
     missing = [k for k in KEYS if k not in grads]
     assert not missing, f"grads is missing {', '.join(missing)}"
-    return np.asarray(loss, dtype=np.float64), grads
+    return as_float64(loss, (), "loss"), grads
 
 
 @pytest.mark.points(1)

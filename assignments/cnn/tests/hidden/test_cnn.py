@@ -112,6 +112,7 @@ def test_cnn_model_accuracy(submission, heldout, credit):
         f"predict_scores(cnn_model, X): scores of shape {scores.shape}, expected {(len(X), 10)}"
     )
     acc = float(np.mean(np.argmax(scores, axis=1) == y))
+    credit.measured(acc, FULL_MARKS)
     assert acc > ZERO_MARKS, (
         f"cnn_model accuracy on held-out digits: {acc:.3f}; full marks need {FULL_MARKS:.2f}, "
         f"partial credit starts above {ZERO_MARKS:.2f}"

@@ -1,9 +1,11 @@
 """Hidden tests: the convolution by hand, against torch.nn.functional.conv2d in float64.
 
-The layer under test is always called through `submission.refusing("torch")`, so a
-conv_forward_naive that calls into torch fails its tests. Backward tests compute their cache
-with the plain proxy, so a forward pass that leans on torch does not cost the backward pass's
-points twice. The expected values come from PyTorch on the judge's side (autograd for the
+Every call into the notebook goes through `submission.refusing("torch")` (the worker without
+torch, nor scipy: assignment.toml's `by_hand_forbids`), so a conv_forward_naive that calls into
+torch or scipy.signal fails its tests. By hand means every value a test uses comes from the judge
+or from that worker: backward tests build their cache there too (a forward run with torch could
+put torch's gradient into the cache), and the numeric test differentiates the forward run there.
+The expected values come from PyTorch on the judge's side (autograd for the
 gradients); the numeric test checks the backward pass against the student's own forward.
 """
 
@@ -14,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.course.testing import assert_close, numeric_gradient
+from grader.course.testing import assert_close, assert_depends, numeric_gradient
 
 # Reference comparisons: both sides are float64 sums of the same products in another order.
 RTOL, ATOL = 1e-7, 1e-10
@@ -117,7 +119,7 @@ def _check_backward(submission, rng, which):
         expected_out = _torch_conv(x, w, b, case)
         dout = rng.standard_normal(expected_out.shape)
         _, ref_dx, ref_dw, ref_db = _torch_conv(x, w, b, case, dout)
-        _, cache = submission.conv_forward_naive(x.copy(), w.copy(), b.copy(), case.param)
+        _, cache = strict.conv_forward_naive(x.copy(), w.copy(), b.copy(), case.param)
         got = strict.conv_backward_naive(dout.copy(), cache)
         assert isinstance(got, tuple) and len(got) == 3, (
             f"conv_backward_naive must return (dx, dw, db), got {type(got).__name__}"
@@ -155,13 +157,16 @@ def test_conv_backward_numeric(submission, rng):
     """conv_backward_naive agrees with numeric gradients of your own conv_forward_naive (stride 2, pad 1)."""
     case = NUMERIC
     x, w, b = _data(rng, case)
-    out, cache = submission.conv_forward_naive(x.copy(), w.copy(), b.copy(), case.param)
+    strict = submission.refusing("torch")
+    out, cache = strict.conv_forward_naive(x.copy(), w.copy(), b.copy(), case.param)
     dout = rng.standard_normal(np.shape(out))
-    dx, dw, db = submission.refusing("torch").conv_backward_naive(dout.copy(), cache)
-    forward = submission.conv_forward_naive
+    dx, dw, db = strict.conv_backward_naive(dout.copy(), cache)
+    forward = strict.conv_forward_naive
     num_dx = numeric_gradient(lambda v: forward(v, w, b, case.param)[0], x.copy(), dout)
     num_dw = numeric_gradient(lambda v: forward(x, v, b, case.param)[0], w.copy(), dout)
     num_db = numeric_gradient(lambda v: forward(x, w, v, case.param)[0], b.copy(), dout)
+    for name, num in (("dx", num_dx), ("dw", num_dw), ("db", num_db)):
+        assert_depends(num, f"{name} ({case}, numeric gradient of your forward)")
     assert_close(dx, num_dx, rtol=NUM_RTOL, atol=NUM_ATOL, name=f"dx ({case}, vs numeric gradient)")
     assert_close(dw, num_dw, rtol=NUM_RTOL, atol=NUM_ATOL, name=f"dw ({case}, vs numeric gradient)")
     assert_close(db, num_db, rtol=NUM_RTOL, atol=NUM_ATOL, name=f"db ({case}, vs numeric gradient)")

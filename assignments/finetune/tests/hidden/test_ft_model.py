@@ -80,6 +80,7 @@ def test_ft_model_accuracy(submission, heldout, credit):
     """ft_model reaches 90% on held-out digits 5-9 (partial credit from 50%; chance is 20%)."""
     rt = RemoteTorch(submission)
     acc = _accuracy(rt, _ft_model(rt, submission), heldout)
+    credit.measured(acc, FULL_MARKS)
     assert acc > ZERO_MARKS, (
         f"ft_model accuracy on held-out digits 5-9: {acc:.3f}; full marks need {FULL_MARKS:.2f}, "
         f"partial credit starts above {ZERO_MARKS:.2f}"

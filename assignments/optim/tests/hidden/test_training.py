@@ -58,8 +58,8 @@ def remote_rule(submission, name, deadline=None):
         assert isinstance(got, tuple) and len(got) == 2, f"{name}(w, dw, config) must return (next_w, config)"
         next_w, new_config = got
         assert isinstance(new_config, dict), f"{name} must return its config dict"
-        next_w = np.asarray(next_w, dtype=np.float64)
-        assert next_w.shape == w.shape, f"{name}: next_w has shape {next_w.shape}, expected {w.shape}"
+        assert np.shape(next_w) == w.shape, f"{name}: next_w has shape {np.shape(next_w)}, expected {w.shape}"
+        next_w = np.asarray(next_w, dtype=np.float64)  # shape checked first: never widen a huge answer
         return next_w, new_config
 
     return rule
@@ -116,6 +116,7 @@ def _student_train(submission, X, y, config, epochs, batch_size, seed):
     assert isinstance(history, (list, tuple, np.ndarray)), (
         f"train must return the list of epoch losses, got {type(history).__name__}"
     )
+    assert np.size(history) <= epochs, f"train returned {np.size(history)} values for {epochs} epochs"
     return np.asarray(history, dtype=np.float64), net.params
 
 

@@ -132,6 +132,7 @@ def test_reg_model_accuracy(submission, heldout, credit):
     X, y = heldout("digits")
     scores = _scores(rt, model, _images(X), 10, "reg_model scores on held-out digits")
     acc = float(np.mean(np.argmax(scores, axis=1) == y))
+    credit.measured(acc, FULL_MARKS)
     assert acc > ZERO_MARKS, (
         f"reg_model accuracy on held-out digits (eval mode): {acc:.3f}; full marks need {FULL_MARKS:.2f}, "
         f"partial credit starts above {ZERO_MARKS:.2f}"

@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 
 from grader.course.testing import assert_close, numeric_gradient
+from grader.judge.remote import InPlace
 
 Z = 6.0
 
 
 def _forward(submission, x, p, mode, seed):
-    x_in = x.copy()
+    x_in = InPlace(x)
     got = submission.refusing("torch").dropout_forward(x_in, {"p": p, "mode": mode, "seed": seed})
     assert isinstance(got, tuple) and len(got) == 2, (
         f"dropout_forward must return (out, cache), got {type(got).__name__}"
@@ -34,7 +35,7 @@ def _forward(submission, x, p, mode, seed):
         f"dropout_forward out ({mode} mode): expected an array of shape {x.shape}, got "
         + (f"shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__)
     )
-    assert np.array_equal(x_in, x), "dropout_forward changed its input x in place; leave x as it is"
+    assert np.array_equal(x_in.after, x), "dropout_forward changed its input x in place; leave x as it is"
     return out, got[1]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.course.testing import assert_close, numeric_gradient, rel_error
+from grader.course.testing import assert_close, assert_depends, numeric_gradient, rel_error
 
 RTOL, ATOL = 1e-8, 1e-11
 NUM_RTOL, NUM_ATOL = 1e-6, 1e-8
@@ -120,4 +120,5 @@ def test_lstm_step_backward_numeric(submission, rng):
             return np.concatenate([next_h, next_c], axis=1)
 
         num = numeric_gradient(f, args[k].copy(), np.concatenate([dnext_h, dnext_c], axis=1))
+        assert_depends(num, f"{name} (numeric gradient of your forward)")
         assert_close(got[k], num, rtol=NUM_RTOL, atol=NUM_ATOL, name=f"lstm_step_backward {name} (vs numeric gradient)")

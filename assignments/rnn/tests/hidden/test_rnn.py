@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.course.testing import assert_close, numeric_gradient
+from grader.course.testing import assert_close, assert_depends, numeric_gradient
 
 RTOL, ATOL = 1e-8, 1e-11  # the same float64 formulas, another summation order
 NUM_RTOL, NUM_ATOL = 1e-6, 1e-8  # central differences, h = 1e-5
@@ -111,6 +111,7 @@ def test_rnn_step_backward_numeric(submission, rng):
             return sub.rnn_step_forward(*a)[0]
 
         num = numeric_gradient(f, args[k].copy(), dnext_h)
+        assert_depends(num, f"{name} (numeric gradient of your forward)")
         assert_close(got[k], num, rtol=NUM_RTOL, atol=NUM_ATOL, name=f"rnn_step_backward {name} (vs numeric gradient)")
 
 
@@ -179,4 +180,5 @@ def test_rnn_backward_numeric(submission, rng):
             return sub.rnn_forward(*a)[0]
 
         num = numeric_gradient(f, args[k].copy(), dh)
+        assert_depends(num, f"{name} (numeric gradient of your forward)")
         assert_close(got[k], num, rtol=NUM_RTOL, atol=NUM_ATOL, name=f"rnn_backward {name} (vs numeric gradient)")

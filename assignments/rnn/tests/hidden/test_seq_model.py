@@ -71,6 +71,7 @@ def test_seq_model_accuracy(submission, heldout, credit):
     X, y = heldout("digits")
     scores = _scores(rt, model, X.reshape(-1, 8, 8), 10, "seq_model scores on held-out digits (N, 8, 8)")
     acc = float(np.mean(np.argmax(scores, axis=1) == y))
+    credit.measured(acc, FULL_MARKS)
     assert acc > ZERO_MARKS, (
         f"seq_model accuracy on held-out digits: {acc:.3f}; full marks need {FULL_MARKS:.2f}, "
         f"partial credit starts above {ZERO_MARKS:.2f}"
