@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -190,6 +191,8 @@ def _summary(result, feedback: Path, result_path: Path) -> list[str]:  # noqa: A
     counts = {s: sum(t.status == s for t in result.tests) for s in ("passed", "partial", "failed", "error")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     lines = [f"Score: {result.score:g} / {result.max_score:g}  ({summary})"]
+    lines += [f"hint: {one_line(t.name, 200)}: it looks like you {one_line(d.get('title', ''), 300)}. "
+              f"{one_line(d.get('hint', ''), 1000)}" for t in result.tests for d in t.diagnoses]
     lines += [f"note: {one_line(err, 1000)}" for err in result.errors]
     lines.append(f"Feedback: {one_line(feedback, 4000)}")  # the default --out is named after the notebook
     lines.append(f"Result:   {one_line(result_path, 4000)}")
@@ -284,6 +287,12 @@ def _grade_options(f):  # noqa: ANN001, ANN201
 @click.version_option(__version__, prog_name="dlgrade")
 def main() -> None:
     """dlgrade: grade deep-learning notebooks in a sandbox."""
+    warnings.showwarning = _plain_warning
+
+
+def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """A warning for people: one "warning: ..." line, without Python's source path and code line."""
+    click.echo(f"warning: {one_line(str(message), 1000)}", err=True)
 
 
 @main.command()
@@ -364,8 +373,13 @@ def assign(solution: Path, out: Path | None, assignment: str | None) -> None:
 @main.command()
 @click.argument("assignments", nargs=-1)
 @course_option
-def validate(assignments: tuple[str, ...], course: Path | None) -> None:
-    """Check ASSIGNMENTS (default: all): lint the tests, grade the solution and the starter.
+@click.option("--variants", is_flag=True,
+              help="Also grade every variant of assignments/<id>/variants.py: each mistake must lose points "
+                   "where it says and get exactly its declared misconceptions; correct alternatives none "
+                   "(minutes per assignment).")
+def validate(assignments: tuple[str, ...], course: Path | None, variants: bool) -> None:
+    """Check ASSIGNMENTS (default: all): lint the tests, grade the solution and the starter,
+    check the misconceptions against the variant catalogue.
 
     Exits 1 when anything is wrong, printing one line per problem.
     """
@@ -379,7 +393,9 @@ def validate(assignments: tuple[str, ...], course: Path | None) -> None:
     problems = 0
     for spec in specs:
         click.echo(f"Validating '{spec.id}'", err=True)
-        report = validate_assignment(spec)
+        report = validate_assignment(
+            spec, variants=variants,
+            on_run=lambda case_id, s=spec: click.echo(f"  {s.id}: grading variant {case_id}", err=True))
         for line in report.violations:
             click.echo(f"{spec.id}: {line}")
         for note in report.notes:

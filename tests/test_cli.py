@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -417,3 +418,23 @@ def test_data_unknown_assignment_exits_2(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert run.stdout == ""
     assert run.stderr.startswith("error: ") and len(run.stderr.splitlines()) == 1
+
+
+def test_check_names_the_mistake_and_warns_in_one_line(tmp_path: Path) -> None:
+    """`grade check` of a notebook that averages dw over the batch, where bwrap cannot be found:
+    a hint line names the mistake (its probe matched), and the missing isolation is one plain
+    warning line, without Python's source path and code line."""
+    from notebook_variants import Case, write_variant
+
+    case = Case("dw_averaged", (("    dw = x_flat.T @ dout\n", "    dw = x_flat.T @ dout / x.shape[0]\n"),))
+    notebook = write_variant(SOLUTION, case, tmp_path)
+    r = cli_run.grade("check", notebook, "--out", tmp_path / "out", cwd=tmp_path,
+                      env={"PATH": str(Path(sys.executable).parent)})  # no bwrap on this PATH
+    assert "Score: 4 / 5" in r.stdout, r.stdout + r.stderr
+    assert ("hint: test_affine_backward_small: it looks like you averaged dw over the batch instead of "
+            "summing it. Every example contributes") in r.stdout
+    assert "db over the batch" not in r.stdout  # db is right: no diagnosis for it
+    warned = [line for line in r.stderr.splitlines() if "WITHOUT isolation" in line]
+    assert warned == ["warning: bubblewrap (bwrap) is not installed: the notebook runs WITHOUT isolation "
+                      "(install the 'bubblewrap' package)"], r.stderr
+    assert "NotIsolatedWarning" not in r.stderr and ".py:" not in r.stderr

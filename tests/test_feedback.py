@@ -37,7 +37,7 @@ LATE_MSG = "late-secret: loss 2.3 > 0.5"
 JS = "document.title='PW'+'NED';document.body.insertAdjacentHTML('beforeend','<b id=pw'+'ned>x</b>')"
 HOSTILE_MARKDOWN = f"""# Part 1 <script>{JS}</script>
 
-Math stays text: $\\frac{{\\partial L}}{{\\partial w}} = x^T \\cdot dout$
+Math becomes MathML: $\\frac{{\\partial L}}{{\\partial w}} = x^T \\cdot dout$ and $\\text{{<script>{JS}</script>}}$
 
 <img src=x onerror="{JS}">
 <svg onload="{JS}"><circle r=3></circle></svg>
@@ -699,3 +699,21 @@ def test_skipped_and_unknown_test_statuses(tmp_path):
     assert page.find("span", **{"class": "dlg-badge dlg-b-skipped"})
     assert page.find("span", **{"class": "dlg-badge dlg-b-unknown"})
     assert "<odd>" not in page.text
+
+
+def test_markdown_math_is_mathml_without_script(tmp_path):
+    """$...$ is converted to MathML on the server (no MathJax, the CSP unchanged); TeX that
+    smuggles markup is cleaned by MathML's own allow-list, and user HTML never brings MathML."""
+    from grader.feedback import mathml
+
+    html = render(tmp_path)
+    page = Page(html)
+    assert '<math display="inline"><mrow><mfrac><mrow><mo>' in html
+    assert [t for t, _ in page.tags if t == "mfrac"] and not [t for t, _ in page.tags if t in ("mglyph", "mtable")]
+    assert "Math becomes MathML:" in page.text and "\\frac" not in page.text
+    assert not [t for t, _ in page.tags if t == "script"] and "<mtext></mtext>" in html  # \\text{<script>...}
+    formulas = mathml.Formulas(budget=1)
+    assert formulas.mathml("x^2", display=False).startswith("<math")
+    assert formulas.mathml("y^2", display=False) == '<code class="dlg-tex">$y^2$</code>'  # past the budget
+    assert mathml.Formulas().mathml("\\frac{", display=True) == '<code class="dlg-tex">$$\\frac{$$</code>'
+    assert mathml.Formulas().mathml("x" * (mathml.MAX_TEX_CHARS + 1), display=False).startswith("<code")

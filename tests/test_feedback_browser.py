@@ -136,9 +136,11 @@ def test_screenshot(chromium, page, tmp_path):
 
 
 def test_dump_dom_has_score_and_message(chromium, page, tmp_path):
-    dom = Dom(dump_dom(chromium, page, tmp_path / "profile"))
+    html = dump_dom(chromium, page, tmp_path / "profile")
+    dom = Dom(html)
     assert SCORE_TEXT in dom.text
     assert FAIL_MSG in dom.text
+    assert "<mfrac>" in html and "Math becomes MathML:" in dom.text  # MathML, kept by the browser's parser
     assert "test_affine_forward_dw" in dom.text and "hidden test" in dom.text
     assert "cell-2" in dom.ids
 
@@ -197,3 +199,25 @@ def test_control_csp_blocks_inline_script(chromium, tmp_path):
                        f'<img src="x" onerror="{JS}"></body></html>', encoding="utf-8")
     dom = Dom(dump_dom(chromium, control, tmp_path / "profile"))
     assert dom.title == "t" and "pwned" not in dom.ids
+
+
+def test_misconception_hint_shown_escaped(chromium, tmp_path):
+    """A diagnosis is shown under its failed test, as text: markup in a course's hint is escaped.
+    A hidden test's diagnosis is not shown (its message is not either)."""
+    import dataclasses
+
+    hint = "Sum over the batch <b id=bold>here</b> <script>document.title='HI'+'NT'</script>"
+    diagnosis = {"name": "dw_averaged", "title": "averaged dw over the batch", "hint": hint}
+    secret = {"name": "secret_one", "title": "did the hidden thing", "hint": "hidden-hint-text"}
+    result = make_result(score=27.5)
+    tests = (dataclasses.replace(result.tests[0], diagnoses=(diagnosis,)), result.tests[1],
+             dataclasses.replace(result.tests[2], diagnoses=(secret,)), *result.tests[3:])
+    out = fb.render_feedback(dataclasses.replace(result, tests=tests), hostile_notebook(), tmp_path / "hint.html",
+                             templates=TEMPLATES, now=NOW)
+    dom = Dom(dump_dom(chromium, out, tmp_path / "profile"))
+    assert "It looks like you averaged dw over the batch." in dom.text
+    assert "<b id=bold>here</b>" in dom.text and "<script>document.title='HI'+'NT'</script>" in dom.text
+    assert "bold" not in dom.ids and dom.title == f"backprop: {SCORE_TEXT}"
+    assert "hidden-hint-text" not in dom.text and "did the hidden thing" not in dom.text
+    # next to the failed test: after its message, before the next test's row
+    assert dom.text.index(FAIL_MSG) < dom.text.index("It looks like you") < dom.text.index("test_relu_forward")

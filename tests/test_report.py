@@ -2,7 +2,8 @@
 
 The class: solutions, a planted common bug (affine_backward's dw averaged over the batch) in
 five notebooks, another bug in two, a notebook that is not JSON, and one override. The planted
-bug must be the largest failure cluster of its test; the plots must be real images.
+bug must be the largest failure cluster of its test, and both bugs are counted as diagnosed
+misconceptions with their students listed; the plots must be real images.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def test_json_numbers_and_the_planted_cluster(graded_class):
     assert len(data["accuracy"][0]["values"]) == 10
     assert data["invalid"][0][0] == "bad"
     assert len(data["slowest"]) == 10 and all(s[1] > 0 for s in data["slowest"])
+    # the planted mistakes are diagnosed by their probes (assignments/backprop/misconceptions.py),
+    # counted with the students listed; the solutions get none
+    assert [(m["name"], m["count"], m["students"]) for m in data["misconceptions"]] == [
+        ("dw_averaged", 5, PLANTED_IDS), ("relu_grad_at_zero", 2, ["o1", "o2"])]
 
 
 def test_page_renders_with_images_in_chromium(graded_class, chromium, tmp_path):  # noqa: F811
@@ -112,6 +117,13 @@ def test_page_renders_with_images_in_chromium(graded_class, chromium, tmp_path):
     assert '<span class="count">5</span>' in first
     for sid in PLANTED_IDS:
         assert f'href="out/{sid}/feedback.html"' in first
+    # "5 students averaged dw ...", each name a link to the student's feedback page
+    diagnosed = page[page.index('id="misconceptions"'):page.index('id="clusters"')]
+    assert re.search(r'<span class="count">5</span> students averaged dw over the batch', diagnosed)
+    for sid in PLANTED_IDS + ["o1", "o2"]:
+        assert f'href="out/{sid}/feedback.html"' in diagnosed
+    assert "s1" not in diagnosed
+    assert "5 students averaged dw over the batch instead of summing it (dw_averaged)" in r.stdout
     assert "=regraded by hand" in page  # shown, escaped by autoescape; a page is not a spreadsheet
     png = tmp_path / "report.png"
     run_chromium(chromium, out, tmp_path / "profile", f"--screenshot={png}", "--window-size=1280,2400")

@@ -33,6 +33,16 @@ def test_assert_close_reports_the_worst_element():
     assert_close(expected * (1 + 1e-9), expected, rtol=1e-7, atol=0.0, name="ok")
 
 
+def test_assert_close_prints_the_digits_that_differ():
+    """4 digits that read the same are not a message: as many as show the difference."""
+    with pytest.raises(AssertionError, match=r"expected 1\.28170000, got 1\.28170001\b"):
+        assert_close(1.2817 * (1 + 4e-9), 1.2817, rtol=1e-9, atol=0.0, name="loss")
+    with pytest.raises(AssertionError, match=r"expected 2\.5000e-04, got 2\.6000e-04"):
+        assert_close(2.6e-4, 2.5e-4, rtol=1e-7, atol=0.0, name="lr")
+    with pytest.raises(AssertionError, match=r"^train\(config=\{'lr': 1\}\): max relative error"):
+        assert_close(2.0, 1.0, rtol=1e-7, atol=0.0, name="train(config={'lr': 1})")  # braces in a name
+
+
 def test_answer_helpers():
     sub = SimpleNamespace(A=0.25, B=None, C=True, D="(B)", E="z", F=np.float64(0.2501))
     assert_answer_number(sub, "A", 0.25, rtol=0.0, atol=0.0)

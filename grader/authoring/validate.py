@@ -17,7 +17,9 @@ nothing is imported, so `grade list` stays fast. `validate_assignment` then
 7. checks the written and figure questions (grader.manual.questions): each rubric adds up, each
    question is in the starter with its answer blanked, and evidence names tests that exist;
 8. checks that the public tests run from the student's kit (grader.kit.verify): no judge-only
-   fixture or import, and the solution graded from its kit gets the course's verdicts.
+   fixture or import, and the solution graded from its kit gets the course's verdicts;
+9. checks the misconceptions against the variant catalogue (grader.authoring.proof): statically,
+   and with `variants=True` (`grade validate --variants`) by grading every variant.
 
 Lint rules, for every test function (`test*` functions, and `test*` methods of `Test*`
 classes, in `tests/public/` and `tests/hidden/`):
@@ -41,7 +43,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from grader.course.assignment import Assignment, assignment_id_of
 from grader.judge.results import VISIBILITIES
@@ -320,6 +322,7 @@ class Report:
     tests: tuple[int, int] = (0, 0)  # public, hidden (results of the solution run)
     hidden_seconds: float | None = None  # wall time of the hidden tests against the solution
     seconds: float = 0.0  # the whole validation
+    misconceptions: str = ""  # grader.authoring.proof's summary, "" without a catalogue
 
     @property
     def ok(self) -> bool:
@@ -336,6 +339,8 @@ class Report:
         parts.append(f"tests: {self.tests[0]} public, {self.tests[1]} hidden")
         if self.hidden_seconds is not None:
             parts.append(f"hidden suite {self.hidden_seconds:.2f} s on the solution")
+        if self.misconceptions:
+            parts.append(self.misconceptions)
         parts.append(f"validated in {self.seconds:.1f} s")
         return "; ".join(parts)
 
@@ -454,8 +459,12 @@ def _grade(assignment: Assignment, path: Path, clock: _Clock | None, sandbox: st
         return str(e)
 
 
-def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Report:
-    """Lint, grade the solution and the starter; see the module docstring."""
+def validate_assignment(assignment: Assignment, sandbox: str = "process", variants: bool = False,
+                        on_run: Callable[[str], None] | None = None) -> Report:
+    """Lint, grade the solution and the starter, check the misconceptions (with `variants`, by
+    grading every variant; `on_run(variant id)` before each); see the module docstring."""
+    from grader.authoring.proof import prove
+
     started = time.monotonic()
     report = Report(assignment.id)
     tests, problems = lint_tests(assignment)
@@ -469,6 +478,7 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
     # The solution: full marks, every cell running, every test run.
     clock = _Clock()
     result = _grade(assignment, assignment.solution, clock, sandbox)
+    solution_tests = None if isinstance(result, str) else {t.name for t in result.tests}
     if isinstance(result, str):
         report.violations.append(f"solution: cannot grade: {result}")
     else:
@@ -495,6 +505,9 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
                 f"{file}: {len(names)} test(s) did not run ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
                 "does the file import? (one test file that pytest cannot collect stops every test)")
         report.notes += [_one_line(e) for e in result.errors]
+        for t in result.tests:
+            for d in t.diagnoses:
+                report.violations.append(f"solution: test {t.name} diagnosed with misconception {d['name']}")
         if not kit_static and assignment.starter.exists():  # the public tests, run from the kit
             try:
                 report.violations += verify.kit_differences(assignment, assignment.solution, result, sandbox)
@@ -515,6 +528,10 @@ def validate_assignment(assignment: Assignment, sandbox: str = "process") -> Rep
                         f"starter: hidden test {t.name} scores {t.score:g}/{t.max_score:g} on the starter; "
                         f"it must fail on the stubs (or be marked @pytest.mark.{STARTER_PASSES})")
         _check_mutating_stub(assignment, tests, sandbox, report)
+
+    proof = prove(assignment, solution_tests, variants, sandbox, on_run)
+    report.violations += proof.problems
+    report.misconceptions = proof.summary()
     report.seconds = round(time.monotonic() - started, 3)
     return report
 

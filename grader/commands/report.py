@@ -44,6 +44,8 @@ def report(assignment: str, db: str | None, out: Path | None, fmt: str, course: 
     worst = data.tests[0] if data.tests else None
     click.echo(f"{assignment}: {data.status_counts.get('graded', 0)} graded of {data.students}"
                + (f"; lowest pass rate {worst.name} ({100 * worst.pass_rate:.0f} %)" if worst else ""))
+    for d in data.misconceptions:  # names and titles: the course's, one-lined in classdata
+        click.echo(f"  {d.count} student{'' if d.count == 1 else 's'} {d.title} ({d.name})")
     click.echo(f"Report: {path}")
 
 

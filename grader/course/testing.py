@@ -24,13 +24,24 @@ def _fmt_index(idx: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(int(i)) for i in idx) + "]"
 
 
-def _fmt_num(v: Any) -> str:
+def _fmt_num(v: Any, digits: int = 4) -> str:
     v = complex(v) if np.iscomplexobj(v) else float(v)
     if isinstance(v, complex):
-        return f"{v:.4g}"
+        return f"{v:.{digits}g}"
     if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
-        return f"{v:.4e}"
-    return f"{v:.4f}"
+        return f"{v:.{digits}e}"
+    return f"{v:.{digits}f}"
+
+
+def _fmt_pair(expected: Any, actual: Any) -> tuple[str, str]:
+    """Both numbers with as many digits as it takes to show that they differ (4 at least, 17 at
+    most): "expected 1.2817, got 1.2817" says nothing; "expected 1.28170000, got 1.28170001" does."""
+    e, a = _fmt_num(expected), _fmt_num(actual)
+    digits = 4
+    while e == a and digits < 17:
+        digits += 1
+        e, a = _fmt_num(expected, digits), _fmt_num(actual, digits)
+    return e, a
 
 
 def rel_error(actual: Any, expected: Any) -> float:
@@ -97,9 +108,10 @@ def assert_close(
         worst = np.where(failing, rel, -1.0)
         idx = np.unravel_index(int(np.argmax(worst)), a.shape)
         where = f" at {_fmt_index(idx)}" if a.ndim else ""
+        shown_e, shown_a = _fmt_pair(e[idx], a[idx])
         raise AssertionError(
             f"{name}: max relative error {rel[idx]:.1e}{where} (tolerance {rtol:.0e}); "
-            f"expected {_fmt_num(e[idx])}, got {_fmt_num(a[idx])}"
+            f"expected {shown_e}, got {shown_a}"
         )
 
 

@@ -114,12 +114,15 @@ def _test_row(test: TestResult, *, show_details: bool, hidden_reason: str, cells
         "message": "",
         "note": "",
         "cell": None,
+        "diagnoses": [],
     }
     if show_details:
         row["description"] = clean_text(truncate(str(test.description or ""), 2_000, "description"))
         row["message"] = clean_text(truncate(str(test.message or ""), MAX_OUTPUT_CHARS, "message"))
         if isinstance(test.cell, int) and test.cell in cells:
             row["cell"] = test.cell
+        row["diagnoses"] = [{"title": clean_text(str(d.get("title", "")), 300), "hint": clean_text(str(d.get("hint", "")), 2_000)}
+                            for d in (test.diagnoses or ())[:5] if isinstance(d, dict)]
     else:
         row["note"] = hidden_reason
     return row

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from grader.feedback import sanitise
+from grader.feedback import mathml, sanitise
 from grader.feedback.cells import PreparedCell, PreparedNotebook, truncate
 
 #: Code characters highlighted per page; later code is plain text.
@@ -211,8 +211,8 @@ _markdown: Any = None
 
 
 def markdown_to_html(source: str, attachments: dict[str, dict[str, str]]) -> str:
-    """mistune's HTML for `source`, raw HTML kept (sanitise it afterwards); `$math$` is kept
-    as escaped text (no MathJax); `![](attachment:x)` images become data: URLs or raise
+    """mistune's HTML for `source`, raw HTML kept (sanitise it afterwards); `$math$` and
+    `$$math$$` become grader.feedback.mathml tokens (MathML once sanitised; no MathJax); `![](attachment:x)` images become data: URLs or raise
     MissingAttachment; fenced code is plain escaped text."""
     global _markdown
     if _markdown is None:
@@ -246,10 +246,10 @@ def _make_markdown() -> Any:
             return f"<pre><code>{html.escape(code, quote=False)}</code></pre>\n"
 
         def block_math(self, text: str) -> str:
-            return f"<p>$${html.escape(text, quote=False)}$$</p>\n"
+            return f"<p>{mathml.token(text, display=True)}</p>\n"
 
         def inline_math(self, text: str) -> str:
-            return f"${html.escape(text, quote=False)}$"
+            return mathml.token(text, display=False)
 
     return mistune.create_markdown(
         renderer=Renderer(escape=False),
@@ -276,6 +276,7 @@ class _Page:
         self.markdown_left = MAX_MARKDOWN_CHARS
         self.markdown_seconds = MAX_MARKDOWN_SECONDS
         self.markdown_as_source = 0
+        self.formulas = mathml.Formulas()
         self.errors: list[str] = []
 
     def markdown(self, source: str, attachments: dict[str, dict[str, str]], where: str) -> str:
@@ -295,7 +296,11 @@ class _Page:
         except Exception as e:  # a renderer bug must cost one cell, not the page
             why = f"the markdown renderer failed ({type(e).__name__})"
         else:
-            return self.sanitiser(rendered)
+            shown_as_text = self.sanitiser.as_text
+            cleaned = self.sanitiser(rendered)
+            if self.sanitiser.as_text != shown_as_text:  # shown as source: the formulas as TeX
+                return self.formulas.substitute(cleaned, as_tex=True)
+            return self.formulas.substitute(cleaned)
         finally:
             self.markdown_seconds -= time.perf_counter() - start
         self.errors.append(f"{where}: markdown shown as source text: {why}")

@@ -154,8 +154,8 @@ class Sanitiser:
 
 _DANGEROUS_TAGS = frozenset(
     """script iframe frame frameset object embed applet form input button textarea select
-    option link meta base style svg math template noscript portal audio video source track
-    canvas dialog""".split()
+    option link meta base style svg template noscript portal audio video source track
+    canvas dialog mglyph malignmark annotation-xml maction""".split()
 )
 _URL_ATTRS = frozenset(
     {"href", "src", "action", "formaction", "xlink:href", "srcset", "data", "poster", "background", "lowsrc", "dynsrc", "ping"}

@@ -7,6 +7,7 @@ so a hidden test's source can never leak into a message.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -21,6 +22,7 @@ import pytest
 
 from grader.course import datasets
 from grader.course.assignment import Assignment
+from grader.course.misconceptions import Misconception, load_misconceptions
 from grader.course.testing import Credit
 from grader.judge.remote import MissingName, StudentError, Submission, SubmissionError, WorkerLost
 from grader.judge.results import VISIBILITIES, TestResult
@@ -62,6 +64,8 @@ class JudgePlugin:
         self._started: dict[str, float] = {}
         self._handed_out = False
         self._heldout_chars = 0
+        self._misconceptions: tuple[Misconception, ...] | None = None
+        self._probed: dict[str, bool] = {}  # misconception name -> what its probe found
 
     # -- fixtures ------------------------------------------------------------------------
     @pytest.fixture
@@ -74,6 +78,9 @@ class JudgePlugin:
 
     @pytest.fixture
     def reference(self) -> Any:
+        return self._load_reference()
+
+    def _load_reference(self) -> Any:
         if self._reference is None:
             path = self._assignment.reference_path
             if path is None or not path.exists():
@@ -139,7 +146,10 @@ class JudgePlugin:
         outcome = yield
         report = outcome.get_result()
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.results.append(self._result(item, call, report))
+            result = self._result(item, call, report)
+            if result.status in ("failed", "partial"):
+                result = self._diagnose(result)
+            self.results.append(result)
             if self.on_test:
                 self.on_test(self.results[-1])
 
@@ -193,6 +203,29 @@ class JudgePlugin:
                 cell = self._spend_cell(cell)
             message = self._bound_message(message, exc, cell)
         return TestResult(score=0.0, status=status, message=message[:4000], cell=cell, **base)
+
+    def _diagnose(self, result: TestResult) -> TestResult:
+        """`result` with the diagnoses whose probes match (each probe runs once per grading)."""
+        if self._misconceptions is None:
+            try:
+                self._misconceptions = load_misconceptions(self._assignment.root)
+            except ValueError:  # a malformed catalogue diagnoses nothing; `grade validate` reports it
+                self._misconceptions = ()
+        base = result.name.split("[", 1)[0]
+        found = []
+        for m in self._misconceptions:
+            if base not in m.tests:
+                continue
+            if m.name not in self._probed:
+                if self._stop and self._stop():
+                    continue  # a budget is spent: no more calls into the worker
+                try:
+                    self._probed[m.name] = m.probe(self._submission, self._load_reference()) is True
+                except (Exception, pytest.fail.Exception):  # student code raised, crashed, returned junk
+                    self._probed[m.name] = False
+            if self._probed[m.name]:
+                found.append(m.diagnosis())
+        return dataclasses.replace(result, diagnoses=tuple(found)) if found else result
 
     def _bound_message(self, message: str, exc: BaseException | None, cell: int | None = None) -> str:
         """A failure message once held-out inputs have reached the notebook: bounded, so that

@@ -42,6 +42,9 @@ class TestResult:
     duration: float = 0.0
     description: str = ""
     cell: int | None = None  # index of the notebook cell the failure points at, if known
+    #: misconceptions a judge-side probe found behind this failure (grader.course.misconceptions):
+    #: {"name", "title", "hint"} each
+    diagnoses: tuple[dict[str, str], ...] = ()
     accuracy: float | None = None  # held-out accuracy the test measured (Credit.measured)
     accuracy_needed: float | None = None  # the accuracy full marks need, where the test says
 
@@ -94,7 +97,7 @@ class GradingResult:
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> "GradingResult":
-        tests = tuple(TestResult(**t) for t in data.get("tests", ()))
+        tests = tuple(TestResult(**{**t, "diagnoses": tuple(t.get("diagnoses", ()))}) for t in data.get("tests", ()))
         cells = tuple(
             CellRun(**{**c, "outputs": tuple(c.get("outputs", ()))}) for c in data.get("cells", ())
         )

@@ -93,6 +93,39 @@ class Accuracy:
 
 
 @dataclass(frozen=True)
+class Diagnosed:
+    """One misconception (assignments/<id>/misconceptions.py) and the students it was diagnosed in."""
+
+    name: str
+    title: str  # "averaged db over the batch": shown as "<count> students <title>"
+    count: int
+    students: tuple[str, ...]  # every one, sorted
+
+
+#: Characters of a stored result.json read for its diagnoses (the judge caps result.json well below).
+RESULT_CHARS = 64_000_000
+
+
+def diagnoses_of(result_json: str) -> dict[str, str]:
+    """name -> title of the misconceptions diagnosed in a stored result.json; {} for anything
+    that is not one (bounded, then parsed, then checked)."""
+    if not result_json or len(result_json) > RESULT_CHARS:
+        return {}
+    try:
+        data = json.loads(result_json)
+    except (ValueError, RecursionError):
+        return {}
+    found: dict[str, str] = {}
+    tests = data.get("tests") if isinstance(data, dict) else None
+    for t in tests if isinstance(tests, list) else ():
+        diagnoses = t.get("diagnoses") if isinstance(t, dict) else None
+        for d in diagnoses if isinstance(diagnoses, list) else ():
+            if isinstance(d, dict) and isinstance(d.get("name"), str) and isinstance(d.get("title"), str):
+                found.setdefault(one_line(d["name"], 64), one_line(d["title"], 200))
+    return found
+
+
+@dataclass(frozen=True)
 class ManualStats:
     """How the class did on one written or figure question, and how often each rubric item was used."""
 
@@ -128,6 +161,7 @@ class ClassReport:
     invalid: tuple[tuple[str, str], ...]  # (student, one-line reason)
     accuracy: tuple[Accuracy, ...]
     feedback: dict[str, str] = field(default_factory=dict)  # student -> feedback page path
+    misconceptions: tuple[Diagnosed, ...] = ()  # most students first
     manual: tuple[ManualStats, ...] = ()  # the written and figure questions, in notebook order
     #: An assignment with [model]: its leaderboard (grader.report.leaderboard.to_json), else None.
     leaderboard: dict[str, Any] | None = None
@@ -182,6 +216,7 @@ def build_report(gb: Gradebook, assignment: str, now: dt.datetime | None = None)
     invalid: list[tuple[str, str]] = []
     accuracy: dict[str, list[float]] = {}
     thresholds: dict[str, float] = {}
+    diagnosed: dict[str, tuple[str, list[str]]] = {}  # name -> (title, students)
     for row in rows:
         if row.grading_id is None:
             continue
@@ -194,6 +229,8 @@ def build_report(gb: Gradebook, assignment: str, now: dt.datetime | None = None)
         if row.status == "invalid":
             invalid.append((row.student, one_line(row.reason, 300)))
             continue
+        for name, title in diagnoses_of(grading.get("result_json") or "").items():
+            diagnosed.setdefault(name, (title, []))[1].append(row.student)
         for name, acc, needed in _measured(grading.get("result_json") or ""):
             accuracy.setdefault(name, []).append(acc)
             if needed is not None:
@@ -241,6 +278,9 @@ def build_report(gb: Gradebook, assignment: str, now: dt.datetime | None = None)
         errors=tuple(errors), invalid=tuple(invalid),
         accuracy=tuple(Accuracy(name, tuple(v), thresholds.get(name)) for name, v in sorted(accuracy.items())),
         feedback={k: v for k, v in feedback.items() if v}, manual=manual,
+        misconceptions=tuple(sorted((Diagnosed(name, title, len(who), tuple(sorted(who)))
+                                     for name, (title, who) in diagnosed.items()),
+                                    key=lambda d: (-d.count, d.name))),
     )
 
 

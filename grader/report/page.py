@@ -46,6 +46,7 @@ def render_html(report: ClassReport, out_path: Path, templates: Path) -> str:
     }
     links = {s: _link(p, out_path.parent) for s, p in report.feedback.items()}
     members = {m.student for t in report.tests for c in t.clusters for m in c.members}
+    members |= {s for d in report.misconceptions for s in d.students}
     members |= {e["student"] for e in (report.leaderboard or {}).get("entries", [])}
     links.update({s: "" for s in members if s not in links})
     return env.get_template("report.html.j2").render(csp=CSP, r=report, plots=figures, links=links, fmt=fmt)

@@ -44,10 +44,9 @@ def _check_order(batches, X, y, order, batch_size, what):
     sizes = [len(yb) for _, yb in batches]
     n = len(order)
     expected_sizes = [min(batch_size, n - s) for s in range(0, n, batch_size)]
-    assert sizes == expected_sizes, (
-        f"{what}: batch sizes {sizes}, expected {expected_sizes} (the last batch holds the "
-        f"{n % batch_size or batch_size} rows left over)"
-    )
+    left = (f"the last batch holds the {n % batch_size} rows left over" if n % batch_size
+            else f"N is a multiple of {batch_size}: no rows are left over, so no partial or empty batch")
+    assert sizes == expected_sizes, f"{what}: batch sizes {sizes}, expected {expected_sizes} ({left})"
     for i, (xb, yb) in enumerate(batches):
         idx = order[i * batch_size:(i + 1) * batch_size]
         rows = (xb[:, 0] // 1000).astype(int)
