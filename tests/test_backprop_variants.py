@@ -28,7 +28,7 @@ from notebook_variants import (
     write_variant,
 )
 
-from grader.authoring.assign import strip_solutions
+from grader.authoring.assign import assign, strip_solutions
 from grader.judge.pipeline import grade_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,14 +89,16 @@ def test_variant_edits_apply_once():
 
 
 def test_starter_is_the_solution_with_solutions_stripped():
-    """starter.ipynb = solution.ipynb with the line-based rules applied, outputs cleared."""
+    """starter.ipynb = solution.ipynb with the line-based rules applied to code, written answers
+    blanked (grade assign), outputs cleared."""
     solution = nbformat.read(str(SOLUTION), as_version=4)
     starter = nbformat.read(str(STARTER), as_version=4)
     assert solution.metadata["dlgrade"] == {"assignment": "backprop"}
     assert starter.metadata["dlgrade"] == {"assignment": "backprop"}
     assert [c.cell_type for c in starter.cells] == [c.cell_type for c in solution.cells]
+    assigned = assign(solution)["cells"]
     for i, (sol, sta) in enumerate(zip(solution.cells, starter.cells)):
-        expected = strip_solutions(sol.source) if sol.cell_type == "code" else sol.source
+        expected = strip_solutions(sol.source) if sol.cell_type == "code" else assigned[i]["source"]
         assert sta.source == expected, f"starter cell {i} is not the stripped solution cell"
         if sta.cell_type == "code":
             assert not sta.outputs and sta.execution_count is None, f"starter cell {i} has outputs"

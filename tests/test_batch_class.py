@@ -189,15 +189,17 @@ def test_a_sample_scores_as_standalone_grade_submit(klass, canvas):  # noqa: ANN
 
 def test_rerun_grades_nothing_and_says_so(klass, canvas):  # noqa: ANN001
     work, students = klass
-    _, _, out, db, zpath, roster = canvas
+    first, _, out, db, zpath, roster = canvas
+    read = first["graded"] + first["invalid"]  # every student with a notebook (the class grows with the catalogue)
+    assert read >= 60
     r = grade("batch", str(zpath), "--assignment", "backprop", "--db", db, "--out", str(out), "--roster", str(roster),
               *limit_args())
     assert r.returncode == 0, r.stderr
-    assert "Nothing to do: 60 submission(s) unchanged" in r.stdout
+    assert f"Nothing to do: {read} submission(s) unchanged" in r.stdout
     r = grade("batch", str(zpath), "--assignment", "backprop", "--db", db, "--out", str(out), "--json",
               *limit_args())
     summary = json.loads(r.stdout)
-    assert summary["graded"] == 0 and summary["skipped"] == 60 and summary["nothing_to_do"]
+    assert summary["graded"] == 0 and summary["skipped"] == read and summary["nothing_to_do"]
     assert r.stderr == ""  # --json: nothing but the summary
     st = grade("status", "backprop", "--db", db)
     assert st.returncode == 0, st.stderr

@@ -29,6 +29,8 @@ def submission_parts(path: Path) -> tuple[Path, dict[str, Path]]:
     path = Path(path)
     try:
         info = path.lstat()
+    except FileNotFoundError:
+        raise BadNotebook(f"{path}: no such file") from None
     except OSError as e:
         raise BadNotebook(f"{path}: {e.strerror or e}") from None
     if not stat.S_ISDIR(info.st_mode):
@@ -52,7 +54,7 @@ def submission_parts(path: Path) -> tuple[Path, dict[str, Path]]:
         else:
             files[entry.name] = entry
     if not notebooks:
-        raise BadNotebook(f"{path}: the folder holds no notebook (.ipynb)")
+        raise BadNotebook(f"{path}: a directory that holds no notebook (.ipynb)")
     if len(notebooks) > 1:
         names = ", ".join(n.name for n in notebooks[:5])
         raise BadNotebook(f"{path}: the folder holds {len(notebooks)} notebooks ({names}); keep one")
