@@ -57,7 +57,7 @@ def test_solution_scores_full_marks(solution_result):
     by_name = {t.name: t for t in result.tests}
     has_torchvision = importlib.util.find_spec("torchvision") is not None
     assert by_name[TORCHVISION].status == ("passed" if has_torchvision else "skipped"), describe(result)
-    assert result.max_score == (26 if has_torchvision else 25), describe(result)
+    assert result.max_score == (27 if has_torchvision else 26), describe(result)
 
 
 def test_solution_notebook_runs_fast(solution_result):

@@ -24,8 +24,9 @@ SCORES = "    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(d)\n    if mask"
 # part 2: fine-tuning
 ACCURACY = ("test_ft_model_accuracy", "test_ft_model_beats_training_from_scratch")
 MATCHES = "test_finetune_matches_the_judges_run"
+ORDER = "test_finetune_shuffles_anew_every_epoch"
 FINETUNE_TESTS = ("test_finetune_keeps_encoder", "test_finetune_trains_head", MATCHES, "test_finetune_seeded",
-                  "test_finetune_small")
+                  ORDER, "test_finetune_small")
 FT_MODEL_TESTS = ("test_ft_model_encoder_unchanged", "test_ft_model_head", *ACCURACY)
 FREEZE = "    for p in model.parameters():\n        p.requires_grad = False\n"
 NEW_HEAD = "    model.head = nn.Linear(model.head.in_features, num_classes)\n"
@@ -223,6 +224,12 @@ BUGS = [
         {"test_finetune_seeded": "differs between two runs from the same model"},
     ),
     Case(
+        "new_generator_every_epoch",  # every epoch repeats the first epoch's order
+        (("    generator = torch.Generator().manual_seed(seed)\n    for epoch in range(epochs):\n",
+          "    for epoch in range(epochs):\n        generator = torch.Generator().manual_seed(seed)\n"),),
+        {ORDER: "create one torch.Generator().manual_seed(seed) before the epoch loop"},
+    ),
+    Case(
         "finetune_without_optimizer_step",
         (("            optimizer.step()\n", ""),),
         {
@@ -231,7 +238,7 @@ BUGS = [
             "test_ft_model_accuracy": "ft_model accuracy on held-out digits 5-9",
             "test_ft_model_beats_training_from_scratch": "the same network trained from scratch",
         },
-        frozenset({"test_finetune_seeded"}),  # an untrained head is the same for every seed
+        frozenset({"test_finetune_seeded", ORDER}),  # an untrained head is the same for every seed
     ),
     Case(
         "ft_model_without_pretrained_weights",  # the architecture, but random frozen weights

@@ -7,7 +7,7 @@ checkpoint is the judge's own (reference.load_checkpoint). The evidence is exact
 or not, which parameters require gradients, shapes), never a tolerance: each probe checks the
 state the wrong code leaves and that the right code could not leave, with every other part
 as it should be. Each probe makes at most three prepare/finetune calls on the few-shot set
-the tests use. See docs/authoring.md, "Misconceptions".
+the tests use, except the batch-order probe: sixteen short runs on two images, like its test. See docs/authoring.md, "Misconceptions".
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ EPOCHS, LR, BATCH_SIZE = 1, 0.05, 20
 PREPARE = ("test_prepare_freezes_backbone", "test_prepare_head_shape", "test_prepare_head_is_new_and_trainable",
            "test_prepare_small")
 FINETUNE = ("test_finetune_keeps_backbone", "test_finetune_keeps_batchnorm_statistics", "test_finetune_trains_head",
-            "test_finetune_seeded", "test_finetune_small")
+            "test_finetune_seeded", "test_finetune_shuffles_anew_every_epoch", "test_finetune_small")
 FT_MODEL = ("test_ft_model_backbone_unchanged", "test_ft_model_batchnorm_statistics_unchanged", "test_ft_model_head",
             "test_ft_model_accuracy", "test_ft_model_beats_training_from_scratch")
 
@@ -162,6 +162,28 @@ def finetune_unseeded_shuffle(submission, reference) -> bool:
     return not np.array_equal(heads[0], heads[1])
 
 
+def finetune_same_order_every_epoch(submission, reference) -> bool:
+    """Two epochs on two images in batches of one, seeds 0-15: exactly two distinct trained heads,
+    the (epoch 1, epoch 2) orders (a, a) and (b, b) only; one generator for the run gives four, an
+    order that ignores the seed (or no training) gives one."""
+    ckpt = checkpoint_arrays(reference)
+    rt, model, before = _prepare(submission, 5)
+    if not (_frozen_pretrained(before, ckpt) and _head_ok(before, ckpt, 5)):
+        return False
+    X, y = _data()
+    pick = [0, int(np.flatnonzero(y != y[0])[0])]
+    X = np.ascontiguousarray(X[pick].repeat(2, axis=2).repeat(2, axis=3))  # as in the test: 16x16
+    copy = rt.import_module("copy")
+    start = before["fc.weight"].value
+    heads = set()
+    for seed in range(16):
+        w = rt.numpy(submission.finetune(copy.deepcopy(model), X, y[pick], 2, LR, 1, seed).fc.weight)
+        if w.shape != start.shape or np.array_equal(w, start):
+            return False  # not trained at all: another mistake
+        heads.add(w.tobytes())
+    return len(heads) == 2
+
+
 def trainable_params_without_bias(submission, reference) -> bool:
     """ANSWER_TRAINABLE_PARAMS = 128 * 5: the new head's weights counted, its 5 biases not."""
     value = as_float64(submission.ANSWER_TRAINABLE_PARAMS)
@@ -207,6 +229,11 @@ MISCONCEPTIONS = [
         "A run must be reproducible from its seed: draw the batch order from a torch.Generator "
         "seeded with it.",
         ("test_finetune_seeded",), finetune_unseeded_shuffle),
+    Misconception(
+        "finetune_same_order_every_epoch", "shuffled every epoch into the same order",
+        "A generator created (and seeded) inside the epoch loop starts over every epoch, so every "
+        "epoch repeats the first one's batches: seed one generator before the loop and draw from it.",
+        ("test_finetune_shuffles_anew_every_epoch",), finetune_same_order_every_epoch),
     Misconception(
         "trainable_params_without_bias", "counted the new head's weights but not its biases",
         "An nn.Linear(in, out) has in * out weights and out biases, and both are trained.",

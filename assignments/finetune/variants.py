@@ -11,9 +11,10 @@ from __future__ import annotations
 from grader.authoring.variants import Case
 
 TORCHVISION = "test_torchvision_resnet18"
+ORDER = "test_finetune_shuffles_anew_every_epoch"
 ACCURACY = ("test_ft_model_accuracy", "test_ft_model_beats_training_from_scratch")
 FINETUNE_TESTS = ("test_finetune_keeps_backbone", "test_finetune_keeps_batchnorm_statistics",
-                  "test_finetune_trains_head", "test_finetune_seeded", "test_finetune_small")
+                  "test_finetune_trains_head", "test_finetune_seeded", ORDER, "test_finetune_small")
 FT_MODEL_TESTS = ("test_ft_model_backbone_unchanged", "test_ft_model_batchnorm_statistics_unchanged",
                   "test_ft_model_head", *ACCURACY)
 
@@ -131,6 +132,13 @@ BUGS = [
         diagnoses=frozenset({"finetune_unseeded_shuffle"}),
     ),
     Case(
+        "new_generator_every_epoch",  # every epoch repeats the first epoch's order
+        (("    generator = torch.Generator().manual_seed(seed)\n    for epoch in range(epochs):\n",
+          "    for epoch in range(epochs):\n        generator = torch.Generator().manual_seed(seed)\n"),),
+        {ORDER: "create one torch.Generator().manual_seed(seed) before the epoch loop"},
+        diagnoses=frozenset({"finetune_same_order_every_epoch"}),
+    ),
+    Case(
         "finetune_without_optimizer_step",
         (("            optimizer.step()\n", ""),),
         {
@@ -138,7 +146,7 @@ BUGS = [
             "test_ft_model_accuracy": "ft_model accuracy on held-out digits 5-9",
             "test_ft_model_beats_training_from_scratch": "the same network trained from scratch",
         },
-        frozenset({"test_finetune_seeded"}),  # an untrained head is the same for every seed
+        frozenset({"test_finetune_seeded", ORDER}),  # an untrained head is the same for every seed
         diagnoses=frozenset({"finetune_without_optimizer_step"}),
     ),
     Case(

@@ -7,7 +7,9 @@ head the judge's own fine-tuning (reference.expected_head) gives from the same s
 data, with the frozen encoder in eval() mode. That run uses one batch of all 100 images, so the
 order of the examples (a DataLoader's, or randperm's) does not matter; a relative tolerance
 covers float rounding (another summation order), while dropout left on or another optimizer
-move the head far more.
+move the head far more. The order across epochs is seen through the heads of runs on two
+sequences in batches of one: runs that differ only in their batch orders end in different heads,
+and the same run in the same worker gives the same bits.
 """
 
 import numpy as np
@@ -187,4 +189,32 @@ def test_finetune_seeded(submission):
     )
     assert not np.array_equal(heads[0], heads[2]), (
         "head.weight after finetune is the same with seed=3 and seed=4: the seed must choose the batches"
+    )
+
+
+ORDER_SEEDS = range(16)  # each seed's (epoch 1, epoch 2) orders of two sequences: 4 pairs, all of them here
+
+
+@pytest.mark.points(1)
+@pytest.mark.visibility("visible")
+def test_finetune_shuffles_anew_every_epoch(submission):
+    """finetune on two sequences, batch_size=1, epochs=2, seeds 0-15: the heads take at least 3 values
+    (one generator for the whole run orders each epoch anew; a new one every epoch repeats the order)."""
+    rt = RemoteTorch(submission)
+    model = _prepared(rt, submission)
+    X, y = _data()
+    pick = [0, int(np.flatnonzero(y != y[0])[0])]  # two sequences of two classes
+    copy = rt.import_module("copy")
+    rt.torch.manual_seed(0)
+    heads = set()
+    for seed in ORDER_SEEDS:
+        tuned = submission.finetune(copy.deepcopy(model), X[pick], y[pick], 2, LR, 1, seed)
+        assert tuned is not None, "finetune must return the model"
+        heads.add(rt.numpy(tuned.head.weight, "head.weight after finetune").tobytes())
+    case = f"finetune(two sequences, epochs=2, batch_size=1) with the seeds 0-{ORDER_SEEDS[-1]}"
+    fix = ("create one torch.Generator().manual_seed(seed) before the epoch loop and draw every epoch's "
+           "randperm from it")
+    assert len(heads) > 1, f"{case} gives the same head.weight for every seed: the seed must choose the batch order; {fix}"
+    assert len(heads) >= 3, (
+        f"{case} gives only {len(heads)} different head.weight: the second epoch repeats the first epoch's order; {fix}"
     )

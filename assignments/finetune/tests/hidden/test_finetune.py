@@ -3,6 +3,8 @@
 The judge calls the student's prepare_for_finetuning and finetune in the worker with numpy
 arrays, then compares the model's state_dict with the checkpoint, judge-side: frozen
 parameters and every BatchNorm buffer must be bit-identical, the head must have changed.
+Batch orders are seen through the heads: runs that differ only in the order of their batches
+end in different heads, and the same run in the same worker gives the same bits.
 """
 
 import numpy as np
@@ -120,4 +122,35 @@ def test_finetune_seeded(submission):
     )
     assert not np.array_equal(heads[0], heads[2]), (
         "fc.weight after finetune is the same with seed=3 and seed=4: the seed must choose the batches"
+    )
+
+
+ORDER_SEEDS = range(16)  # each seed's (epoch 1, epoch 2) orders of two images: 4 pairs, all of them here
+
+
+@pytest.mark.points(1)
+@pytest.mark.visibility("visible")
+def test_finetune_shuffles_anew_every_epoch(submission):
+    """finetune on two images, batch_size=1, epochs=2, seeds 0-15: the heads take at least 3 values
+    (one generator for the whole run orders each epoch anew; a new one every epoch repeats the order)."""
+    rt = RemoteTorch(submission)
+    model = _prepared(rt, submission)
+    X, y = _data()
+    pick = [0, int(np.flatnonzero(y != y[0])[0])]  # two images of two classes
+    # at 16x16 the last stage's BatchNorm sees 2x2 values per channel even in a batch of one, so a
+    # BatchNorm left in train() mode (its own test's mistake) still runs here
+    X = np.ascontiguousarray(X[pick].repeat(2, axis=2).repeat(2, axis=3))
+    copy = rt.import_module("copy")
+    rt.torch.manual_seed(0)
+    heads = set()
+    for seed in ORDER_SEEDS:
+        tuned = submission.finetune(copy.deepcopy(model), X, y[pick], 2, LR, 1, seed)
+        assert tuned is not None, "finetune must return the model"
+        heads.add(rt.numpy(tuned.fc.weight, "fc.weight after finetune").tobytes())
+    case = f"finetune(two images, epochs=2, batch_size=1) with the seeds 0-{ORDER_SEEDS[-1]}"
+    fix = ("create one torch.Generator().manual_seed(seed) before the epoch loop and draw every epoch's "
+           "randperm from it")
+    assert len(heads) > 1, f"{case} gives the same fc.weight for every seed: the seed must choose the batch order; {fix}"
+    assert len(heads) >= 3, (
+        f"{case} gives only {len(heads)} different fc.weight: the second epoch repeats the first epoch's order; {fix}"
     )
