@@ -104,11 +104,24 @@ def as_float64(value: Any) -> np.ndarray | None:
     return array.astype(np.float64)
 
 
+def _shape(value: Any) -> tuple[int, ...] | None:
+    try:
+        return np.shape(value)
+    except Exception:  # ragged nesting, or an object numpy cannot read
+        return None
+
+
 def same(actual: Any, expected: Any, rtol: float) -> bool:
     """`actual` has `expected`'s shape, is finite, and its CS231n relative error to `expected`
-    (|a - e| / max(1e-8, |a| + |e|), element by element, in float64) is at most `rtol`."""
-    a, e = as_float64(actual), as_float64(expected)
-    if a is None or e is None or a.shape != e.shape or not np.isfinite(a).all() or not np.isfinite(e).all():
+    (|a - e| / max(1e-8, |a| + |e|), element by element, in float64) is at most `rtol`.
+
+    The student's `actual` is widened to float64 only once its shape is the expected one, so a
+    huge answer costs the judge nothing (a 256 MiB int8 array would be 2 GiB of float64)."""
+    e = as_float64(expected)
+    if e is None or _shape(actual) != e.shape:
+        return False
+    a = as_float64(actual)
+    if a is None or a.shape != e.shape or not np.isfinite(a).all() or not np.isfinite(e).all():
         return False
     return bool(np.max(np.abs(a - e) / np.maximum(1e-8, np.abs(a) + np.abs(e)), initial=0.0) <= rtol)
 

@@ -146,12 +146,14 @@ class JudgePlugin:
         outcome = yield
         report = outcome.get_result()
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            result = self._result(item, call, report)
-            if result.status in ("failed", "partial"):
-                result = self._diagnose(result)
-            self.results.append(result)
+            self.results.append(self._result(item, call, report))
             if self.on_test:
                 self.on_test(self.results[-1])
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Diagnoses come after every test has its verdict: a probe's calls into the worker, and
+        the budgets they spend, can never change a score."""
+        self.results[:] = [self._diagnose(r) if r.status in ("failed", "partial") else r for r in self.results]
 
     def _result(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> TestResult:
         points_mark = item.get_closest_marker("points")

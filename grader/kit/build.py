@@ -47,6 +47,7 @@ def kit_toml(spec: Assignment, data_files: list[str]) -> str:
     lines = [f"id = {_toml_string(spec.id)}", f"title = {_toml_string(spec.title)}",
              f"gpu = {_toml_string(spec.gpu)}",
              f"forbidden_imports = [{', '.join(_toml_string(m) for m in spec.forbidden_imports)}]",
+             f"by_hand_forbids = [{', '.join(_toml_string(m) for m in spec.by_hand_forbids)}]",
              f"due = {_toml_string(spec.due)}", "", "[limits]"]
     for f in fields(Limits):
         lines.append(f"{f.name} = {getattr(spec.limits, f.name)!r}")
