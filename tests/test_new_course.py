@@ -33,7 +33,7 @@ def skeleton(tmp_path_factory) -> Path:
 def test_skeleton_validates(skeleton):
     run = grade("validate", cwd=skeleton.parent, env={"DLGRADE_COURSE": str(skeleton)})
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "hello: ok; solution 6/6; starter 0/6; tests: 2 public, 2 hidden" in run.stdout
+    assert "hello: ok; solution 6/6; starter 0/6; mutating stub 0/6; tests: 2 public, 2 hidden" in run.stdout
 
 
 def test_skeleton_layout(skeleton):
