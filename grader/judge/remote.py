@@ -3,8 +3,10 @@
 `submission.affine_forward(x, w, b)` sends the call to the worker and returns real numpy
 arrays. Objects that are not data come back as `Handle`s: call them, read or set their
 attributes, index them, iterate them (`list(model.modules())`: the items come back in one
-reply, at most MAX_ITEMS), or pass them back into later calls. Dict, list and array arguments
-that student code changes in place are copied back (CS231n APIs mutate `bn_param`).
+reply, at most MAX_ITEMS), or pass them back into later calls. Student code always gets copies:
+a dict or list argument is given what the code left in it, as new arrays (CS231n APIs mutate
+`bn_param`), and the judge's own arrays are never written to; a test that wants to see an
+array's in-place change passes it in an `InPlace` box.
 """
 
 from __future__ import annotations
