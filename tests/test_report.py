@@ -18,9 +18,10 @@ import pytest
 from cli_run import grade
 from notebook_variants import Case, write_variant
 from postgres_env import pg_database, postgres_server  # noqa: F401
-from test_feedback_browser import chromium, png_info, run_chromium  # noqa: F401
+from test_feedback_browser import chromium, dump_dom, png_info, run_chromium  # noqa: F401
 
 from grader.report.classdata import message_template
+from grader.report.leaderboard import Entry, Leaderboard, render_html
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "assignments" / "backprop" / "solution.ipynb"
@@ -205,3 +206,20 @@ def test_accuracy_comes_from_the_judges_data_not_messages(forged_accuracy_class,
     assert r.returncode == 0, r.stderr
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["accuracy"] == [{"test": "test_best_net_accuracy", "values": [0.93], "threshold": 0.9}]
+
+
+def test_posted_leaderboard_is_inert_in_chromium(chromium, tmp_path):  # noqa: F811
+    """grade leaderboard's static page in the real browser: names and the author's metric are text,
+    a planted script and image never run or load (escaped, and the page's CSP allows neither)."""
+    hostile = '<script>document.title="pwned"</script><img src=x onerror="document.title=1">'
+    board = Leaderboard(assignment="mdl", metric=f"accuracy{hostile}", phase="public", higher_is_better=True,
+                        entries=(Entry(1, f"Team{hostile}", 0.9, "s1"), Entry(2, "amber otter", 0.5, "s2")),
+                        unscored=0)
+    page = tmp_path / "board.html"
+    page.write_text(render_html(board), encoding="utf-8")
+    dom = dump_dom(chromium, page, tmp_path / "profile")
+    assert "<title>mdl: leaderboard (public test set)</title>" in dom  # no script changed it
+    assert "<img" not in dom and "<script" not in dom and "&lt;script&gt;" in dom
+    assert dom.count("<tr>") == 3 and "amber otter" in dom and "0.9000" in dom
+    assert "s1" not in dom and "s2" not in dom  # student ids stay with the instructor
+    assert "default-src 'none'" in dom
