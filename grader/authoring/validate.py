@@ -454,7 +454,8 @@ def _grade(assignment: Assignment, path: Path, clock: _Clock | None, sandbox: st
     try:
         nb = read_notebook(path) if stub is None else mutating_stub(read_notebook(path), mutate=stub)
         return grade(nb, assignment, notebook_name=path.name, mode="submit", sandbox=sandbox,
-                     on_cell=clock.cell if clock else None, on_test=clock.test if clock else None)
+                     on_cell=clock.cell if clock else None, on_test=clock.test if clock else None,
+                     model_from_notebook=stub is None and path == assignment.solution)
     except (BadNotebook, BadInput) as e:
         return str(e)
 

@@ -98,6 +98,9 @@ class ModelSettings:
     public_fraction: float = 0.3
     #: Whether students may choose their leaderboard pseudonym (notebook metadata dlgrade.pseudonym).
     pseudonyms: bool = True
+    #: The notebook variable holding the trained model ("" = none). Only for the author's own
+    #: solution, which hands in no file: `grade validate` scores that module's weights.
+    trained: str = ""
 
     @property
     def higher_is_better(self) -> bool:
@@ -429,13 +432,16 @@ def _model(table: Mapping[str, Any], datasets: tuple[str, ...]) -> ModelSettings
     pseudonyms = table.get("pseudonyms", d.pseudonyms)
     if not isinstance(pseudonyms, bool):
         raise _Bad(f"model.pseudonyms must be true or false, not {pseudonyms!r}")
+    trained = _string(table.get("trained", d.trained), "model.trained")
+    if trained and not (weights and _MODULE_RE.match(trained)):
+        raise _Bad(f"model.trained must name a notebook variable and needs model.weights, not {trained!r}")
     return ModelSettings(
         weights=weights, predictions=predictions, builder=builder,
         max_parameters=_positive(table.get("max_parameters", d.max_parameters), "model.max_parameters"),
         metric=metric, dataset=dataset, input_shape=tuple(shape),
         batch_size=_positive(table.get("batch_size", d.batch_size), "model.batch_size"),
         cutoffs=cutoffs, points=float(_positive(table.get("points", d.points), "model.points", integer=False)),
-        public_fraction=float(fraction), pseudonyms=pseudonyms)
+        public_fraction=float(fraction), pseudonyms=pseudonyms, trained=trained)
 
 
 def _cutoffs(value: Any, higher_is_better: bool) -> tuple[tuple[float, float], ...]:

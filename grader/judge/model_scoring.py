@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,7 +27,13 @@ from grader.course.assignment import Assignment, ModelSettings
 from grader.judge.remote import SubmissionError, WorkerLost, load_model, predict
 from grader.judge.results import TestResult
 from grader.judge.untrusted_predictions import BadPredictions, read_predictions
-from grader.judge.untrusted_safetensors import HOW_TO_SAVE, PICKLE_SUFFIXES, BadModelFile, read_safetensors
+from grader.judge.untrusted_safetensors import (
+    HOW_TO_SAVE,
+    PICKLE_SUFFIXES,
+    BadModelFile,
+    read_safetensors,
+    write_safetensors,
+)
 
 SUITE = "model"
 PUBLIC_TEST = "model_public_score"
@@ -105,16 +112,25 @@ def cutoff_fraction(value: float, cutoffs: tuple[tuple[float, float], ...], high
 
 
 def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Path | str], secret: str,
-                mode: str = "submit", gpu: bool = False) -> tuple[list[TestResult], dict[str, Any]]:
+                mode: str = "submit", gpu: bool = False, from_notebook: bool = False
+                ) -> tuple[list[TestResult], dict[str, Any]]:
     """The model part's TestResults and the result's `extra["model"]` ([] and {} without [model]).
 
     `files`: the files handed in with the notebook, name -> path, or -> a str that says why the
     intake could not keep it. "check" validates the files and loads the weights, scoring nothing
-    on held-out data.
+    on held-out data. `from_notebook` (the author's solution, never a student's): without a
+    weights file, the weights are those of the notebook's `[model] trained` module.
     """
     settings = assignment.model
     if settings is None:
         return [], {}
+    if from_notebook and settings.trained and settings.weights and settings.weights not in files:
+        with tempfile.TemporaryDirectory(prefix="dlgrade-trained-") as tmp:
+            try:
+                path = _trained_weights(submission, settings.trained, Path(tmp) / settings.weights)
+            except (SubmissionError, AssertionError, ValueError) as e:
+                return _failed(settings, f"{settings.trained}: {e}", "error")
+            return score_model(assignment, submission, {**files, settings.weights: path}, secret, mode, gpu)
     limits = assignment.limits
     weights = files.get(settings.weights) if settings.weights else None
     predictions = files.get(settings.predictions) if settings.predictions else None
@@ -196,6 +212,16 @@ def chosen_pseudonym(nb: Mapping[str, Any]) -> str:
 
 class _Refused(Exception):
     pass
+
+
+def _trained_weights(submission: Any, name: str, path: Path) -> Path:
+    """The state_dict of the notebook's module `name`, copied to the judge and written to `path`."""
+    from grader.judge.torch_remote import RemoteTorch
+
+    rt = RemoteTorch(submission)
+    model = getattr(submission, name)
+    assert rt.isinstance(model, rt.torch.nn.Module), "not a torch.nn.Module"
+    return write_safetensors(path, rt.state(model))
 
 
 def _forward(model: Any, X: np.ndarray, settings: ModelSettings) -> np.ndarray:

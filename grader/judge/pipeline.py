@@ -141,7 +141,7 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
           on_cell: Callable[[CellRun], None] | None = None,
           on_test: Callable[[TestResult], None] | None = None,
           backend: Any = None, data_dir: Path | None = None,
-          files: Mapping[str, Path] | None = None) -> GradingResult:
+          files: Mapping[str, Path] | None = None, model_from_notebook: bool = False) -> GradingResult:
     """Grade a read notebook against its assignment. Never raises for anything the notebook does.
 
     Hooks for a warm batch judge (grader.batch.job), which pays these once per process:
@@ -154,6 +154,8 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     `cpu_isa`: instruction-set settings for the worker (`cpu_isa_env`); None passes the judge's own.
     `files`: the files handed in with the notebook, by their name (the assignment's `[model]`
     weights and predictions; grader.judge.model_scoring reads them, the worker never does).
+    `model_from_notebook`: for the author's solution only (grade validate), which hands in no
+    file: the model part scores the weights of the notebook's `[model] trained` module.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -167,7 +169,7 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     try:
         return _grade(nb, assignment, backend, job_gpus, isa_env, errors, started, notebook_name=notebook_name,
                       mode=mode, sandbox=sandbox, slot=slot, on_cell=on_cell, on_test=on_test,
-                      data_dir=data_dir, files=files or {})
+                      data_dir=data_dir, files=files or {}, model_from_notebook=model_from_notebook)
     except Exception as e:  # last resort: see the docstring
         # The whole traceback, for a batch's gradebook (DEBUG: silent unless someone listens).
         logging.getLogger(__name__).debug("grading failed on the judge's side", exc_info=e)
@@ -199,7 +201,7 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
            mode: str, sandbox: str,
            slot: int, on_cell: Callable[[CellRun], None] | None,
            on_test: Callable[[TestResult], None] | None, data_dir: Path | None = None,
-           files: Mapping[str, Path] | None = None) -> GradingResult:
+           files: Mapping[str, Path] | None = None, model_from_notebook: bool = False) -> GradingResult:
     visible = cuda_visible_devices(job_gpus) if job_gpus is not None and sandbox != "docker" else None
     env = isa_env + ((("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ())
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
@@ -237,7 +239,8 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
                 from grader.judge.model_scoring import chosen_pseudonym, score_model
 
                 model_tests, model_extra = score_model(assignment, submission, files or {}, course_secret(),
-                                                       mode, gpu=job_gpus is not None)
+                                                       mode, gpu=job_gpus is not None,
+                                                       from_notebook=model_from_notebook)
                 model_extra["pseudonym"] = chosen_pseudonym(nb)
                 for t in model_tests:
                     if on_test is not None:
