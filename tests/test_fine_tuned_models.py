@@ -142,3 +142,31 @@ def test_without_gpus_the_model_part_runs_on_the_cpu_and_says_so(graded) -> None
     assert assignment.gpu == "optional"
     notes = [e for e in results["solution"].errors if "GPU" in e]
     assert notes and "ran on the CPU" in notes[0], results["solution"].errors
+
+
+def test_a_gpu_request_on_a_host_without_cuda_scores_the_same(graded) -> None:  # noqa: ANN001
+    """The worker a --gpus job gets (WorkerSpec(gpu=True): no CUDA_VISIBLE_DEVICES="", no address-space
+    cap) loads the model with gpu=True; without CUDA it stays on the CPU and scores the same.
+    On a GPU host the same call moves it to cuda: bench/gpu_model_check.py records that."""
+    from grader.judge.pipeline import worker_spec
+    from grader.judge.remote import Submission
+    from grader.judge.session import Cell, WorkerSession
+    from grader.sandbox import get_backend
+
+    assignment, _, weights, results = graded
+    nb = json.loads(assignment.solution.read_text(encoding="utf-8"))
+    arch = next(c for c in nb["cells"] if c["cell_type"] == "code" and "class " in "".join(c["source"])
+                and "import torch" in "".join(c["source"]))
+    build = next(c for c in nb["cells"] if c.get("id") == f"{assignment.id}-save")
+    cells = [Cell(0, "import numpy as np\n" + "".join(arch["source"])),
+             Cell(1, "".join(build["source"]).split("\n\ntry:")[0])]
+    spec = dataclasses.replace(worker_spec(assignment, None), gpu=True)
+    session = WorkerSession(get_backend("process"), spec, cells)
+    try:
+        assert all(r.status == "ok" for r in session.run_notebook())
+        tests, extra = model_scoring.score_model(assignment, Submission(session), {"model.safetensors": weights},
+                                                 course_secret(), gpu=True)
+    finally:
+        session.close()
+    solution, _ = _model_part(results["solution"])
+    assert extra["private"] == solution["private"] and extra["points"] == assignment.model.points, extra
