@@ -53,7 +53,22 @@ def kit_toml(spec: Assignment, data_files: list[str]) -> str:
         lines.append(f"{f.name} = {getattr(spec.limits, f.name)!r}")
     lines += ["", "[data]", f"datasets = [{', '.join(_toml_string(d) for d in spec.datasets)}]",
               f"files = [{', '.join(_toml_string(f) for f in data_files)}]", ""]
+    if spec.model is not None:  # what `grade check` validates the model files with; no held-out data
+        lines.append("[model]")
+        for f in fields(spec.model):
+            lines.append(f"{f.name} = {_toml_value(getattr(spec.model, f.name))}")
+        lines.append("")
     return "\n".join(lines)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return f"[{', '.join(_toml_value(v) for v in value)}]"
+    return repr(value)  # int, float
 
 
 def _walk(folder: Path) -> list[Path]:
