@@ -127,6 +127,13 @@ def batch(submissions: Path, assignment: str, jobs: int | None, sandbox: str, gp
 
             logs = Path(os.path.abspath(out or default_out(submissions))) / "slurm-logs"
             spec = dataclasses.replace(spec, slurm=dataclasses.replace(spec.slurm, log_directory=str(logs)))
+        if spec.kind == "slurm":
+            from grader.cluster.spec import check_log_directory
+
+            try:
+                check_log_directory(spec.slurm.log_directory, "the Slurm log folder")
+            except ClusterError as e:
+                fail(str(e))
         runner = dask_runner(spec)
     cfg = BatchConfig(submissions=submissions, assignment=assignment, jobs=jobs, sandbox=sandbox, gpus=gpus, db=db,
                       roster=roster, out=out, force=force, students=students, intake=intake, course=course,
