@@ -38,8 +38,20 @@ def _token(link: str) -> str:
     return link.rsplit("/r/", 1)[1]
 
 
-def test_links_are_signed_bound_to_their_item_and_expire():
+def test_links_are_signed_bound_to_their_item_and_expire(monkeypatch):  # noqa: ANN001
+    from types import SimpleNamespace
+
+    from grader.batch.job import _regrade_links
+
     settings = RegradeSettings(UNTIL, "https://grader.example.edu")
+    # a batch job signs with the judge's own secret, for the student the driver names
+    monkeypatch.setenv("GRADER_SECRET", SECRET)
+    monkeypatch.delenv("GRADER_SECRET_FILE", raising=False)
+    spec, result = SimpleNamespace(id="essay", regrades=settings), SimpleNamespace(tests=[SimpleNamespace(name="t")])
+    made = _regrade_links(spec, result, {"student": "s01", "adjust": {"manual": [{"key": "why"}]}})
+    assert set(made) == {"test:t", "question:why"} and verify(_token(made["test:t"]), SECRET).student == "s01"
+    assert _regrade_links(spec, result, {}) == {}
+    assert _regrade_links(SimpleNamespace(id="essay", regrades=RegradeSettings()), result, {"student": "s01"}) == {}
     links = feedback_links(settings, "s01", "essay", ["test_a"], ["why"], secret=SECRET)
     assert set(links) == {"test:test_a", "question:why"}
     assert all(v.startswith("https://grader.example.edu/r/") for v in links.values())
