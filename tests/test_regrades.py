@@ -148,7 +148,8 @@ def test_queue_resolutions_and_cli(url, tmp_path, monkeypatch):  # noqa: ANN001
     assert code == 0 and "Answer of student 2" in out and "I named the core idea" in out
     # bad input: one error line, exit 2, nothing changed
     for args in (("show", "999"), ("resolve", str(first)), ("resolve", str(first), "--accept", "11"),
-                 ("resolve", str(first), "--accept", "3", "--reject"), ("resolve", str(third), "--reject")):
+                 ("resolve", str(first), "--accept", "3", "--reject"), ("resolve", str(third), "--reject"),
+                 ("resolve", str(third), "--adjusted")):
         code, out, err = _cli("regrades", *args, "--db", url)
         assert code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1, (args, err)
     assert rq.open_count(ASSIGNMENT) == 3

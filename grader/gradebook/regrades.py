@@ -231,12 +231,20 @@ class Regrades:
         if req.status != "open":
             raise RegradeError(f"Request {request_id} was already resolved ({req.status} by {req.resolver}); "
                                "nothing was changed.", 409, "Already resolved")
-        view = self.item(req.assignment, req.student, req.item, staff=True)
         kind, _, name = req.item.partition(":")
+        try:
+            view = self.item(req.assignment, req.student, req.item, staff=True)
+        except RegradeError:  # the item is gone (a regrade without that test): it can still be rejected
+            if action != "reject":
+                raise
+            view = ItemView(req.item, kind, req.label, None, 0.0, ())
         if action == "accept":
             if new_score is None or new_score != new_score or not 0 <= new_score <= view.max_score:
                 raise RegradeError(f"Accepting needs a new score between 0 and {view.max_score:g}; nothing was "
                                    "saved.")
+        elif action == "adjust" and kind != "question":
+            raise RegradeError("Only a question has a rubric to adjust; accept with a new score or reject. "
+                               "Nothing was saved.")
         elif action == "reject" and not reply:
             raise RegradeError("A rejection needs a reply the student will read; nothing was saved.")
         old = view.score
