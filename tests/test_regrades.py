@@ -186,6 +186,11 @@ def test_queue_resolutions_and_cli(url, tmp_path, monkeypatch):  # noqa: ANN001
     from grader.report.classdata import build_report
 
     assert build_report(gb, ASSIGNMENT).disputed == (("test:test_a", 2, 1), ("question:why", 1, 1))
+    # a hidden test's message reaches graders, never the student's page
+    with gb.sessions.begin() as s:
+        s.execute(sa.update(m.TestRow).values(visibility="hidden"))
+    assert "sweep" not in " ".join(rq.item(ASSIGNMENT, "s03", "test:test_a").lines)
+    assert "sweep of s03" in " ".join(rq.item(ASSIGNMENT, "s03", "test:test_a", staff=True).lines)
     # answered: a second request on the item may be filed now
     assert rq.file(ASSIGNMENT, "s01", "test:test_a", "one more thing", 1) > third
     gb.dispose()
