@@ -27,7 +27,7 @@ def refresh_feedback(gb: Gradebook, assignment: str, student: str, course: Path 
 def feedback_page(gb: Gradebook, assignment: str, student: str, course: Path | None = None
                   ) -> tuple[Path, str] | None:
     """(the recorded feedback path, the page as the gradebook has it now: overrides, lateness,
-    manual grades with their rubric items and comments), or None without a rendered grading."""
+    manual grades with their rubric items and comments, regrade links), or None without a rendered grading."""
     row = next((r for r in gb.students(assignment) if r.student == student), None)
     if row is None or row.grading_id is None:
         return None
@@ -51,5 +51,10 @@ def feedback_page(gb: Gradebook, assignment: str, student: str, course: Path | N
     lines = adjustment_lines(result.score, {t.name: t.score for t in result.tests},
                              [(o.test, o.score, o.comment) for o in row.overrides], row.max_score, lateness,
                              row.manual_score if manual else None)
-    page = build_feedback(result, nb, templates=templates_dir(course), adjustments=lines, manual=manual)
+    from grader.regrades.links import feedback_links
+
+    links = feedback_links(gb.regrade_settings(assignment), student, assignment, [t.name for t in result.tests],
+                           [q.key for q in manual])
+    page = build_feedback(result, nb, templates=templates_dir(course), adjustments=lines, manual=manual,
+                          regrade_links=links)
     return Path(sub.feedback_path), page.html

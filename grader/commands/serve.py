@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import secrets
 import sys
+from pathlib import Path
 
 import click
 
-from grader.commands.common import db_option, fail, open_gradebook
+from grader.commands.common import course_option, db_option, fail, open_gradebook
 
 
 @click.command()
@@ -21,14 +22,18 @@ from grader.commands.common import db_option, fail, open_gradebook
               help="Port to listen on (0: any free port).")
 @click.option("--seed", default=1, show_default=True, type=int,
               help="Seed of the answers' pseudo-random order (the same for every grader).")
-def serve(db: str | None, host: str, port: int, seed: int) -> None:
-    """Start the grading app for written and figure questions; prints its address."""
+@course_option
+def serve(db: str | None, host: str, port: int, seed: int, course: Path | None) -> None:
+    """Start the grading app (written and figure questions, regrade requests); prints its address.
+
+    Regrade links are checked with the course secret (GRADER_SECRET or GRADER_SECRET_FILE), as
+    the batch that wrote them had it; without one, regrade requests are off."""
     from werkzeug.serving import make_server
 
     from grader.serve.app import create_app
 
     gb = open_gradebook(db)
-    app = create_app(gb, seed=seed)
+    app = create_app(gb, seed=seed, course=course)
     try:
         server = make_server(host, port, app, threaded=True)
     except OSError as e:

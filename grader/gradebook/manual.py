@@ -294,7 +294,7 @@ class Manual:
                     done = s.execute(sa.update(m.ManualGradeRow).where(
                         m.ManualGradeRow.id == row.id, m.ManualGradeRow.version == version).values(
                         version=version + 1, score=score, comment=comment, grader=grader, answer_id=answer_id,
-                        graded_at=now).execution_options(synchronize_session=False)).rowcount
+                        graded_at=now, score_override=None).execution_options(synchronize_session=False)).rowcount
                     if done != 1:
                         raise StaleGrade(f"{row.grader or 'another grader'} saved this answer since you opened "
                                          "it; your change was not saved. Reload to see their grade.")
@@ -491,8 +491,9 @@ def _rescore(s: Session, question: m.QuestionRow, item_id: int | None = None) ->
     for gid, iid in s.execute(sa.select(m.ManualGradeItemRow.grade_id, m.ManualGradeItemRow.item_id)
                               .where(m.ManualGradeItemRow.grade_id.in_([r.id for r in rows] or [-1]))):
         applied.setdefault(gid, []).append(points.get(iid, 0.0))
-    for r in rows:
-        r.score = question_score(question.points, applied.get(r.id, []))
+    for r in rows:  # a score an accepted regrade request set stays until the next save
+        r.score = r.score_override if r.score_override is not None else \
+            question_score(question.points, applied.get(r.id, []))
     return len(rows)
 
 

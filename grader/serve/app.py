@@ -5,7 +5,8 @@ from the app itself, no inline script, no framing); templates autoescape everyth
 form carries the session's CSRF token, checked on every POST; sessions are signed cookies
 (HttpOnly, SameSite=Strict) naming a grader account that must still exist; figures are the
 PNGs the intake re-encoded, served as image/png with nosniff. Unknown questions, stale forms
-and forged links get an error page saying what to do; nothing is written for them.
+and forged links get an error page saying what to do; nothing is written for them. Regrade requests
+(a student's page behind a signed link, the staff queue, the audit log) are in grader.serve.regrades.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hmac
 import os
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
@@ -22,6 +24,9 @@ from werkzeug.exceptions import HTTPException
 
 from grader.gradebook.api import Gradebook
 from grader.gradebook.manual import Manual, ManualError, StaleGrade
+
+#: Endpoints reached without an account: a student's regrade page (its signed link is the credential).
+PUBLIC_ENDPOINTS = ("regrade_link",)
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
@@ -35,8 +40,9 @@ class AppError(Exception):
         self.status, self.title, self.message = status, title, message
 
 
-def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -> Flask:
-    """The app on gradebook `gb`; `seed` fixes the answers' order for every grader."""
+def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None, course: Path | None = None) -> Flask:
+    """The app on gradebook `gb`; `seed` fixes the answers' order for every grader; `course`: where the
+    feedback pages' templates are (for pages written again after a regrade request is resolved)."""
     app = Flask(__name__)
     app.config.update(SECRET_KEY=secret_key or os.environ.get("DLGRADE_SERVE_SECRET") or secrets.token_hex(32),
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
@@ -55,8 +61,8 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -
                 session.clear()
             else:
                 g.grader, g.role = name, role
-        if request.endpoint in ("login", "static"):
-            return None
+        if request.endpoint in ("login", "static", *PUBLIC_ENDPOINTS):
+            return None  # the login form and a student's regrade page check their CSRF token themselves
         if g.grader is None:
             if request.method == "GET":
                 return redirect(url_for("login", next=request.path))
@@ -130,7 +136,10 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -
                 questions.append((q, sum(e.graded for e in order), len(order)))
             if questions:
                 listing.append((aid, questions))
-        return render_template("index.html", listing=listing)
+        from grader.gradebook.regrades import Regrades
+
+        return render_template("index.html", listing=listing,
+                               open_regrades=len(Regrades(gb.sessions).requests(status="open")))
 
     # -- grading ---------------------------------------------------------------------
     def _at(aid: str, key: str, pos: int) -> tuple[Any, list[Any], Any]:
@@ -214,6 +223,9 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -
         return render_template("rubric.html", aid=aid, q=q, usage=usage, message=message,
                                audit=[a for a in manual.audit(aid) if a["detail"].get("question") == key][-20:])
 
+    from grader.serve import regrades
+
+    regrades.register(app, gb, course)
     return app
 
 
