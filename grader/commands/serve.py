@@ -69,7 +69,8 @@ def graders() -> None:
 @db_option
 def graders_add(name: str, role: str, generate: bool, db: str | None) -> None:
     """Add grader NAME (or set their role and password); asks for the password."""
-    from grader.gradebook.manual import Manual, ManualError
+    from grader.gradebook.accounts import Accounts
+    from grader.gradebook.manual import ManualError
 
     password, shown = "", False
     if not generate:
@@ -82,7 +83,7 @@ def graders_add(name: str, role: str, generate: bool, db: str | None) -> None:
         password, shown = secrets.token_urlsafe(12), True
     gb = open_gradebook(db)
     try:
-        Manual(gb.sessions).add_grader(name, role, password)
+        Accounts(gb.sessions).add_grader(name, role, password)
     except ManualError as e:
         fail(str(e))
     finally:
@@ -94,10 +95,10 @@ def graders_add(name: str, role: str, generate: bool, db: str | None) -> None:
 @db_option
 def graders_list(db: str | None) -> None:
     """List the grading app's accounts."""
-    from grader.gradebook.manual import Manual
+    from grader.gradebook.accounts import Accounts
 
     gb = open_gradebook(db)
-    for name, role, created in Manual(gb.sessions).graders():
+    for name, role, created in Accounts(gb.sessions).graders():
         click.echo(f"{name}\t{role}\t{created:%Y-%m-%d}")
     gb.dispose()
 
@@ -107,11 +108,11 @@ def graders_list(db: str | None) -> None:
 @db_option
 def graders_remove(name: str, db: str | None) -> None:
     """Remove grader NAME (their signed-in sessions stop working)."""
-    from grader.gradebook.manual import Manual
+    from grader.gradebook.accounts import Accounts
 
     gb = open_gradebook(db)
     try:
-        if not Manual(gb.sessions).remove_grader(name):
+        if not Accounts(gb.sessions).remove_grader(name):
             fail(f"no grader {name!r} (see grade graders list)")
     finally:
         gb.dispose()

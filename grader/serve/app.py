@@ -22,22 +22,10 @@ from typing import Any
 from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
+from grader.gradebook.accounts import Accounts
 from grader.gradebook.api import Gradebook
 from grader.gradebook.manual import Manual, ManualError, StaleGrade
-
-#: Endpoints reached without an account: a student's regrade page (its signed link is the credential).
-PUBLIC_ENDPOINTS = ("regrade_link",)
-
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
-
-
-class AppError(Exception):
-    """A request the app refuses with a page: status, title and what to do."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.title, self.message = status, title, message
+from grader.serve.guard import CSP, PUBLIC_ENDPOINTS, AppError, check_csrf
 
 
 def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None, course: Path | None = None) -> Flask:
@@ -47,7 +35,7 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None, c
     app.config.update(SECRET_KEY=secret_key or os.environ.get("DLGRADE_SERVE_SECRET") or secrets.token_hex(32),
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12), MAX_CONTENT_LENGTH=256 * 1024)
-    manual = Manual(gb.sessions)
+    manual, accounts = Manual(gb.sessions), Accounts(gb.sessions)
     app.extensions["dlgrade"] = {"gb": gb, "manual": manual, "seed": seed}
 
     @app.before_request
@@ -56,7 +44,7 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None, c
         g.grader = g.role = None
         name = session.get("grader")
         if name:
-            role = manual.role(name)
+            role = accounts.role(name)
             if role is None:  # the account was removed
                 session.clear()
             else:
@@ -68,7 +56,7 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None, c
                 return redirect(url_for("login", next=request.path))
             raise AppError(401, "Not signed in", "Sign in first; nothing was saved.")
         if request.method == "POST":
-            _check_csrf()
+            check_csrf()
         return None
 
     @app.after_request
@@ -106,9 +94,9 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None, c
     def login() -> Any:
         error = ""
         if request.method == "POST":
-            _check_csrf()
+            check_csrf()
             name, password = request.form.get("name", ""), request.form.get("password", "")
-            role = manual.authenticate(name, password)
+            role = accounts.authenticate(name, password)
             if role is None:
                 error = "Unknown name or wrong password."
             else:
@@ -238,12 +226,3 @@ def _csrf_token() -> str:
     if not token:
         token = session["csrf"] = secrets.token_urlsafe(32)
     return token
-
-
-def _check_csrf() -> None:
-    sent = request.form.get("csrf_token", "")
-    want = session.get("csrf", "")
-    if not sent or not want or not hmac.compare_digest(sent.encode(), want.encode()):
-        raise AppError(400, "Refused: missing or stale security token",
-                       "This form was not sent by this app's current page (its CSRF token is missing or "
-                       "stale). Nothing was saved. Reload the page and try again.")

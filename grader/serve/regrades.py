@@ -27,12 +27,11 @@ from flask import Flask, g, redirect, render_template, request, url_for
 from grader.gradebook.api import Gradebook
 from grader.gradebook.regrades import MAX_REASON_CHARS, RegradeError, Regrades
 from grader.regrades.links import LinkError, course_secret, verify
+from grader.serve.guard import PUBLIC_ENDPOINTS, AppError, check_csrf
 
 
 def register(app: Flask, gb: Gradebook, course: Path | None = None) -> None:
     """Add the regrade pages to `app` (grader.serve.app.create_app calls this)."""
-    from grader.serve.app import PUBLIC_ENDPOINTS, AppError, _check_csrf
-
     rq = Regrades(gb.sessions)
 
     @app.errorhandler(RegradeError)
@@ -53,7 +52,7 @@ def register(app: Flask, gb: Gradebook, course: Path | None = None) -> None:
     @app.route("/r/<token>", methods=["GET", "POST"], endpoint="regrade_link")
     def regrade_link(token: str) -> Any:
         if request.method == "POST":
-            _check_csrf()
+            check_csrf()
             claim, _ = _claim(token, allow_expired=False)
             try:
                 seen = int(request.form.get("seen", ""))
