@@ -223,7 +223,7 @@ class Batch:
         previous = gb.autograde_max(spec.id)
         if previous:
             max_score = previous
-        gb.ensure_assignment(spec.id, spec.title, max_score, spec.late)
+        gb.ensure_assignment(spec.id, spec.title, max_score, spec.late, spec.regrades)
         from grader.batch.answers import answers_from_bytes
         from grader.gradebook.manual import Manual
 
@@ -295,7 +295,8 @@ class Batch:
                     adjust["manual"] = [asdict(f) for f in book.feedback(spec.id, p.student)]
                     adjust["max_score"] = whole_max
                 jobs.append(Job(p.student, p.data, p.content_hash,
-                                {**base, "source_name": p.name, "adjust": adjust, **self._model_files(p)}))
+                                {**base, "source_name": p.name, "adjust": adjust, "student": p.student,
+                                 **self._model_files(p)}))
             by_key = {p.student: p for p in todo}
             if jobs:
                 timeout = cfg.job_timeout or (2 * spec.limits.notebook_seconds + 600)
