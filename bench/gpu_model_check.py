@@ -31,6 +31,7 @@ from grader.judge.untrusted_safetensors import read_safetensors  # noqa: E402
 from grader.sandbox import get_backend  # noqa: E402
 from grader.sandbox.gpu import host_gpu_count  # noqa: E402
 
+IMPORTS = "import numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 DEVICE_CELL = "def first_device(m):\n    return str(next(m.parameters()).device)\n"
 
 
@@ -57,10 +58,10 @@ def device_of_loaded_model(assignment, weights: Path) -> str:  # noqa: ANN001
     """Where a GPU worker puts the model that load_model(gpu=True) built (its solution's cells)."""
     nb = read_notebook(assignment.solution)
     sources = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-    arch = next(s for s in sources if "import torch" in s and "class " in s)
+    arch = next(s for s in sources if "def load_pretrained_" in s)
     build = next(s for s in sources if "def build_model" in s).split("\n\ntry:")[0]
-    session = WorkerSession(get_backend("process"), worker_spec(assignment, None, gpu=True),
-                            [Cell(0, "import numpy as np\n" + arch), Cell(1, build), Cell(2, DEVICE_CELL)])
+    cells = [Cell(0, IMPORTS), Cell(1, arch), Cell(2, build), Cell(3, DEVICE_CELL)]
+    session = WorkerSession(get_backend("process"), worker_spec(assignment, None, gpu=True), cells)
     try:
         session.run_notebook()
         sub = Submission(session)
