@@ -31,6 +31,7 @@ from grader.judge.untrusted_safetensors import read_safetensors  # noqa: E402
 from grader.sandbox import get_backend  # noqa: E402
 from grader.sandbox.gpu import host_gpu_count  # noqa: E402
 
+HELPERS = Path(__file__).resolve().parent.parent / "grader" / "worker"
 IMPORTS = "import numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 DEVICE_CELL = "def first_device(m):\n    return str(next(m.parameters()).device)\n"
 
@@ -43,12 +44,14 @@ def solution_weights(assignment, folder: Path) -> Path:  # noqa: ANN001
     nb = json.loads(assignment.solution.read_text(encoding="utf-8"))
     here, threads = Path.cwd(), torch.get_num_threads()
     os.chdir(folder)
+    sys.path.insert(0, str(HELPERS))  # dlgrade_training, as the kit puts it next to the notebook
     try:
         namespace: dict = {}
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 exec("".join(cell["source"]), namespace)  # noqa: S102 - the course's own solution
     finally:
+        sys.path.remove(str(HELPERS))
         os.chdir(here)
         torch.set_num_threads(threads)
     return folder / "model.safetensors"
@@ -59,7 +62,7 @@ def device_of_loaded_model(assignment, weights: Path) -> str:  # noqa: ANN001
     nb = read_notebook(assignment.solution)
     sources = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
     arch = next(s for s in sources if "def load_pretrained_" in s)
-    build = next(s for s in sources if "def build_model" in s).split("\n\ntry:")[0]
+    build = next(s for s in sources if "def build_model" in s).split("\nsave_weights(")[0]
     cells = [Cell(0, IMPORTS), Cell(1, arch), Cell(2, build), Cell(3, DEVICE_CELL)]
     session = WorkerSession(get_backend("process"), worker_spec(assignment, None, gpu=True), cells)
     try:

@@ -6,7 +6,7 @@ here, in this trusted test process, on the public data), once with the pretraine
 weights unchanged (a head for the digits 0-4). The first must earn the model part's full points,
 the second none, and both scores must come from the judge's private accuracy through the
 assignment's cutoffs; the private accuracy is recomputed here from the same weights. (Scoring
-the notebook's own `ft_model` without a file, `[model] trained`, is what grade validate and the
+the file the notebook saved in the sandbox, `files_from_notebook`, is what grade validate and the
 variant suites do: tests/test_validate.py and tests/test_<id>_variants.py check it.)
 
 The hidden suites are left out of these gradings (they are the variant suites' and validate's
@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from grader.judge.untrusted_safetensors import read_safetensors, write_safetenso
 
 pytestmark = pytest.mark.slow
 
+HELPERS = Path(__file__).resolve().parents[1] / "grader" / "worker"
 CHECKPOINTS = {"finetune": "data/resnet_digits04.pt", "attention": "data/transformer_digits04.pt"}
 SHAPES = {"finetune": (1, 8, 8), "attention": (8, 8)}
 IMPORTS = "import numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
@@ -48,11 +50,13 @@ def _run_solution(assignment, folder: Path) -> dict:  # noqa: ANN001
     namespace: dict = {}
     here, threads = Path.cwd(), torch.get_num_threads()
     os.chdir(folder)
+    sys.path.insert(0, str(HELPERS))  # dlgrade_training, as the kit puts it next to the notebook
     try:
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 exec("".join(cell["source"]), namespace)  # noqa: S102 - the course's own solution
     finally:
+        sys.path.remove(str(HELPERS))
         os.chdir(here)
         torch.set_num_threads(threads)
     return namespace
@@ -147,7 +151,7 @@ def test_a_gpu_request_on_a_host_without_cuda_scores_the_same(graded) -> None:  
     nb = json.loads(assignment.solution.read_text(encoding="utf-8"))
     arch = next(c for c in nb["cells"] if c["cell_type"] == "code" and "def load_pretrained_" in "".join(c["source"]))
     build = next(c for c in nb["cells"] if c.get("id") == f"{assignment.id}-save")
-    cells = [Cell(0, IMPORTS), Cell(1, "".join(arch["source"])), Cell(2, "".join(build["source"]).split("\n\ntry:")[0])]
+    cells = [Cell(0, IMPORTS), Cell(1, "".join(arch["source"])), Cell(2, "".join(build["source"]).split("\nsave_weights(")[0])]
     spec = dataclasses.replace(worker_spec(assignment, None), gpu=True)
     session = WorkerSession(get_backend("process"), spec, cells)
     try:

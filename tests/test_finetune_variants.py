@@ -47,7 +47,7 @@ FAKE_TORCHVISION = CATALOGUE.module.FAKE_TORCHVISION
 
 @pytest.fixture(scope="module")
 def solution_result():
-    return grade_notebook(SOLUTION, mode="submit", model_from_notebook=True)
+    return grade_notebook(SOLUTION, mode="submit", files_from_notebook=True)
 
 
 def test_solution_scores_full_marks(solution_result):
@@ -87,13 +87,13 @@ def claim_torchvision(request, monkeypatch):
 
 @pytest.mark.parametrize("case", BUGS, ids=[c.id for c in BUGS])
 def test_bug_is_caught(case: Case, tmp_path: Path, solution_result, claim_torchvision):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit", model_from_notebook=True)
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit", files_from_notebook=True)
     check_bug(case, result, {t.name for t in solution_result.tests})
 
 
 @pytest.mark.parametrize("case", ALTERNATIVES, ids=[c.id for c in ALTERNATIVES])
 def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path, claim_torchvision):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit", model_from_notebook=True)
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit", files_from_notebook=True)
     check_alternative(case, result)
     assert all(c.status == "ok" for c in result.cells), f"{case.id}\n{describe(result)}"
     if FAKE_TORCHVISION in case.edits:

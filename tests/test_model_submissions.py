@@ -322,8 +322,6 @@ def test_model_settings_are_checked(model_course, tmp_path):  # noqa: ANN001
         ('dataset = "digits"', 'dataset = "cifar"', "model.dataset must be one of"),
         ('public_fraction = 0.3', 'public_fraction = 1', "between 0 and 1"),
         ('points = 10', 'pointz = 10', "did you mean 'model.points'"),
-        ('points = 10', 'points = 10\ntrained = "ft model"', "model.trained must name a notebook variable"),
-        ('weights = "model.safetensors"', 'weights = ""\ntrained = "ft_model"', "model.trained .*needs model.weights"),
     ]
     try:
         for old, new, words in bad:

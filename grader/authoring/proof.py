@@ -137,6 +137,6 @@ def _grade(assignment: Assignment, case: Case, directory: Path, drop_marker: str
     path = write_variant(assignment.solution, case, directory, drop_marker)
     try:
         return grade(read_notebook(path), assignment, notebook_name=path.name, mode="submit", sandbox=sandbox,
-                     model_from_notebook=True)  # the model part scores each variant's own trained model
+                     files_from_notebook=True)
     except (BadNotebook, BadInput) as e:
         return str(e)

@@ -198,8 +198,8 @@ def bug_problems(case: Case, result: Any, expected_names: set[str]) -> list[str]
         elif text not in t.message:
             problems.append(f"{case.id}: {name}'s message lacks {text!r}: {t.message!r}")
     for t in result.tests:
-        # The model part ([model]) scores the variant's own trained model (model_from_notebook): a
-        # mistake that trains a worse one may cost its points too, as a side effect.
+        # The model part ([model]) scores the weights the variant's own notebook saved
+        # (files_from_notebook): a mistake that trains a worse model may cost its points too.
         if t.suite == "model":
             continue
         if t.name not in case.fails and t.name not in case.may_fail and t.score != t.max_score:

@@ -16,7 +16,7 @@ next sandbox worker is already starting (`_Prestart`).
 grader.gradebook.manual.QuestionFeedback as a dict], "max_score": the whole assignment's points
 with the manual questions}: the gradebook's adjustments, shown on the feedback page with the
 final score), instructor (False), feedback (True), student (the id the page's regrade links name,
-when the assignment has `[regrades]`; none without it).
+when the assignment has `[regrades]`, and from which [model.proof] draws its replayed segments).
 
 Callers: grader.batch.pool, grader.batch.driver, cluster back-ends. Calls the judge.
 """
@@ -213,7 +213,8 @@ def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, 
             result = grade(nb, judge.spec, notebook_name=name, mode=mode,
                            sandbox=options.get("sandbox", "process"), slot=int(options.get("slot", 0)),
                            gpus=options.get("gpus"), jobs=int(options.get("jobs", 1)),
-                           backend=judge.backend, data_dir=judge.data_dir, files=_files(options))
+                           backend=judge.backend, data_dir=judge.data_dir, files=_files(options),
+                           student=str(options.get("student") or ""))
         except BadInput as e:
             return {"status": "invalid", "reason": one_line(str(e).replace(f"{work}/", ""), 500)}
         finally:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from grader.course.proof_settings import ProofSettings, parse_proof
+
 GPU_MODES = ("none", "optional", "required")
 
 #: Folder names that are valid assignment ids (also keeps ids from escaping assignments/).
@@ -98,9 +100,8 @@ class ModelSettings:
     public_fraction: float = 0.3
     #: Whether students may choose their leaderboard pseudonym (notebook metadata dlgrade.pseudonym).
     pseudonyms: bool = True
-    #: The notebook variable holding the trained model ("" = none). Only for the author's own
-    #: solution, which hands in no file: `grade validate` scores that module's weights.
-    trained: str = ""
+    #: `[model.proof]`: replay segments of the student's checkpointed training (None: no proof asked).
+    proof: ProofSettings | None = None
 
     @property
     def higher_is_better(self) -> bool:
@@ -435,16 +436,24 @@ def _model(table: Mapping[str, Any], datasets: tuple[str, ...]) -> ModelSettings
     pseudonyms = table.get("pseudonyms", d.pseudonyms)
     if not isinstance(pseudonyms, bool):
         raise _Bad(f"model.pseudonyms must be true or false, not {pseudonyms!r}")
-    trained = _string(table.get("trained", d.trained), "model.trained")
-    if trained and not (weights and _MODULE_RE.match(trained)):
-        raise _Bad(f"model.trained must name a notebook variable and needs model.weights, not {trained!r}")
     return ModelSettings(
         weights=weights, predictions=predictions, builder=builder,
         max_parameters=_positive(table.get("max_parameters", d.max_parameters), "model.max_parameters"),
         metric=metric, dataset=dataset, input_shape=tuple(shape),
         batch_size=_positive(table.get("batch_size", d.batch_size), "model.batch_size"),
         cutoffs=cutoffs, points=float(_positive(table.get("points", d.points), "model.points", integer=False)),
-        public_fraction=float(fraction), pseudonyms=pseudonyms, trained=trained)
+        public_fraction=float(fraction), pseudonyms=pseudonyms, proof=_proof(table.get("proof"), weights))
+
+
+def _proof(value: Any, weights: str) -> ProofSettings | None:
+    if value is None:
+        return None
+    if not weights:
+        raise _Bad("[model.proof] replays training: it needs model.weights")
+    try:
+        return parse_proof(_table(value, "model.proof"))
+    except ValueError as e:
+        raise _Bad(str(e)) from None
 
 
 def _cutoffs(value: Any, higher_is_better: bool) -> tuple[tuple[float, float], ...]:

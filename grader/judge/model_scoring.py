@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,13 +26,7 @@ from grader.course.assignment import Assignment, ModelSettings
 from grader.judge.remote import SubmissionError, WorkerLost, load_model, predict
 from grader.judge.results import TestResult
 from grader.judge.untrusted_predictions import BadPredictions, read_predictions
-from grader.judge.untrusted_safetensors import (
-    HOW_TO_SAVE,
-    PICKLE_SUFFIXES,
-    BadModelFile,
-    read_safetensors,
-    write_safetensors,
-)
+from grader.judge.untrusted_safetensors import HOW_TO_SAVE, PICKLE_SUFFIXES, BadModelFile, read_safetensors
 
 SUITE = "model"
 PUBLIC_TEST = "model_public_score"
@@ -112,25 +105,18 @@ def cutoff_fraction(value: float, cutoffs: tuple[tuple[float, float], ...], high
 
 
 def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Path | str], secret: str,
-                mode: str = "submit", gpu: bool = False, from_notebook: bool = False
-                ) -> tuple[list[TestResult], dict[str, Any]]:
+                mode: str = "submit", gpu: bool = False, student: str = "") -> tuple[list[TestResult], dict[str, Any]]:
     """The model part's TestResults and the result's `extra["model"]` ([] and {} without [model]).
 
     `files`: the files handed in with the notebook, name -> path, or -> a str that says why the
     intake could not keep it. "check" validates the files and loads the weights, scoring nothing
-    on held-out data. `from_notebook` (the author's solution, never a student's): without a
-    weights file, the weights are those of the notebook's `[model] trained` module.
+    on held-out data. With `[model.proof]`, the checkpoints must pass the proof of training
+    (grader.judge.model_proof; `student` picks the replayed segments, the weights' digest when
+    empty), or the private part scores 0.
     """
     settings = assignment.model
     if settings is None:
         return [], {}
-    if from_notebook and settings.trained and settings.weights and settings.weights not in files:
-        with tempfile.TemporaryDirectory(prefix="dlgrade-trained-") as tmp:
-            try:
-                path = _trained_weights(submission, settings.trained, Path(tmp) / settings.weights)
-            except (SubmissionError, AssertionError, ValueError) as e:
-                return _failed(settings, f"{settings.trained}: {e}", "error")
-            return score_model(assignment, submission, {**files, settings.weights: path}, secret, mode, gpu)
     limits = assignment.limits
     weights = files.get(settings.weights) if settings.weights else None
     predictions = files.get(settings.predictions) if settings.predictions else None
@@ -158,6 +144,9 @@ def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Pat
                 model = load_model(submission, settings.builder, tensors.tensors, gpu=gpu)
             except SubmissionError as e:
                 raise _Refused(f"{settings.weights} could not be loaded into {settings.builder}(): {e}") from None
+            if settings.proof is not None:
+                _prove(assignment, submission, files, tensors.tensors, secret, mode, student or _digest(weights),
+                       extra)
             if mode == "check":
                 return [_result(PUBLIC_TEST, 0, 0, "passed", f"{settings.weights} loads into "
                                 f"{settings.builder}(): {tensors.elements:,} values; the held-out score "
@@ -179,6 +168,8 @@ def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Pat
                                 f"the {len(labels):,} test ids; scored with grade submit")], extra
     except (BadModelFile, BadPredictions, _Refused) as e:
         return _failed(settings, str(e), "error", extra)
+    except _Unproven as e:
+        return _failed(settings, f"proof of training failed: {e}", "failed", extra)
     scores = {}
     for part, rows in (("public", data.public), ("private", data.private)):
         scores[part] = metric(settings.metric, data.y[rows], labels[rows],
@@ -194,7 +185,8 @@ def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Pat
                 f"{name} {scores['public']:.4f}"),
         _result(PRIVATE_TEST, points, settings.points, _status(points, settings.points),
                 f"private part ({len(data.private)} held-out rows): {name} {scores['private']:.4f}, "
-                f"{fraction:.0%} of the points ({_cutoffs_text(settings)})", visibility="after_due_date"),
+                f"{fraction:.0%} of the points ({_cutoffs_text(settings)})"
+                + (f"; {extra['proof']['message']}" if "proof" in extra else ""), visibility="after_due_date"),
     ], extra
 
 
@@ -214,14 +206,43 @@ class _Refused(Exception):
     pass
 
 
-def _trained_weights(submission: Any, name: str, path: Path) -> Path:
-    """The state_dict of the notebook's module `name`, copied to the judge and written to `path`."""
-    from grader.judge.torch_remote import RemoteTorch
+class _Unproven(Exception):
+    pass
 
-    rt = RemoteTorch(submission)
-    model = getattr(submission, name)
-    assert rt.isinstance(model, rt.torch.nn.Module), "not a torch.nn.Module"
-    return write_safetensors(path, rt.state(model))
+
+def _digest(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _prove(assignment: Assignment, submission: Any, files: Mapping[str, Path | str], weights: dict[str, np.ndarray],
+           secret: str, mode: str, student: str, extra: dict[str, Any]) -> None:
+    """The proof of training; raises _Refused (the file is unusable) or _Unproven (it failed)."""
+    from grader.judge.model_proof import check_trajectory
+    from grader.judge.untrusted_checkpoints import BadCheckpoints, read_checkpoints
+
+    proof = assignment.model.proof
+    path = files.get(proof.checkpoints)
+    if isinstance(path, str):
+        raise _Refused(path)
+    if path is None:
+        raise _Unproven(f"no {proof.checkpoints}: hand in the checkpoints of your training run next to the "
+                        "notebook (dlgrade_training.Checkpoints; docs/models.md)")
+    if mode == "check":  # the file is read, nothing is replayed
+        try:
+            run = read_checkpoints(path, proof.max_mb << 20, proof.keep + 1, weights, proof.checkpoints)
+        except BadCheckpoints as e:
+            raise _Refused(str(e)) from None
+        extra["proof"] = {"checkpoints": len(run.checkpoints), "steps": list(run.steps)}
+        return
+    outcome = check_trajectory(submission, proof, path, weights, secret, assignment.id, student,
+                               assignment.model.builder, assignment.limits.call_seconds)
+    extra["proof"] = {"ok": outcome.ok, "segments": list(outcome.segments), "message": outcome.message[:300]}
+    if not outcome.ok:
+        raise _Unproven(outcome.message)
 
 
 def _forward(model: Any, X: np.ndarray, settings: ModelSettings) -> np.ndarray:
