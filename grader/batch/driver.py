@@ -227,7 +227,7 @@ class Batch:
         previous = gb.autograde_max(spec.id)
         if previous:
             max_score = previous
-        gb.ensure_assignment(spec.id, spec.title, max_score, spec.late)
+        gb.ensure_assignment(spec.id, spec.title, max_score, spec.late, spec.regrades)
         from grader.batch.answers import answers_from_bytes
         from grader.gradebook.manual import Manual
 

@@ -144,6 +144,9 @@ class Assignment:
     #: `[late]`: the late policy of batch grading (grader.gradebook.scoring.LatePolicy).
     late: Any = None
     lms: LmsSettings = field(default_factory=LmsSettings)
+    #: `[regrades]`: until when, and where, students may ask for a regrade
+    #: (grader.regrades.links.RegradeSettings; empty: no regrade links).
+    regrades: Any = None
     #: `[model]`: the trained model part, or None when the assignment takes no model files.
     model: ModelSettings | None = None
     #: The course root holding assignments/, reference/ and templates/; when not given,
@@ -298,7 +301,7 @@ def assignment_id_of(notebook: Mapping[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- validation
 
 _TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "by_hand_forbids", "due", "limits", "data",
-             "late", "lms", "model")
+             "late", "lms", "model", "regrades")
 _DATA_KEYS = ("datasets", "files")
 _FILE_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$")
 _LIMIT_FIELDS = {f.name: f for f in fields(Limits)}
@@ -533,6 +536,15 @@ def _late(table: Mapping[str, Any], due: str) -> Any:
         raise _Bad(str(e)) from None
 
 
+def _regrades(table: Mapping[str, Any]) -> Any:
+    from grader.regrades.links import parse_regrades  # pure; the rules live there
+
+    try:
+        return parse_regrades(table)
+    except ValueError as e:
+        raise _Bad(str(e)) from None
+
+
 def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course: Path) -> Assignment:
     try:
         _check_keys(data, _TOP_KEYS, "")
@@ -570,6 +582,7 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         public_files = _public_files(data_table.get("files", []), root, datasets)
         late = _late(_table(data.get("late", {}), "late"), due)
         lms = _lms(_table(data.get("lms", {}), "lms"))
+        regrades = _regrades(_table(data.get("regrades", {}), "regrades"))
         model = _model(_table(data["model"], "model"), datasets) if "model" in data else None
     except _Bad as e:
         raise AssignmentError(f"{path}: {e}") from None
@@ -589,5 +602,6 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         limits=limits,
         late=late,
         lms=lms,
+        regrades=regrades,
         model=model,
     )
