@@ -16,14 +16,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from manual_class import ASSIGNMENT, PASSWORD, build_class
+from serve_env import chromium, start_serve, stop_serve
 
 from grader.batch.refresh import refresh_feedback
 from grader.cli import main
@@ -39,12 +37,6 @@ REASON = ('<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
           '<b id="bold">bold?</b> {{ 7*7 }} my loss was within tolerance')
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):  # noqa: ANN001, ANN201
     """(base URL, gradebook URL, gradebook, feedback folder) of `grade serve` on a 3-student class
@@ -54,33 +46,17 @@ def app(tmp_path_factory):  # noqa: ANN001, ANN201
     gb = build_class(url, n=3, feedback_dir=folder)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADER_SECRET": SECRET}
     env.pop("GRADER_SECRET_FILE", None)
-    proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "serve", "--db", url, "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    line = proc.stdout.readline()
-    if not line.startswith("Grading app on http://127.0.0.1:"):
-        proc.kill()
-        pytest.fail(f"grade serve printed {line!r}; stderr: {proc.stderr.read()[-2000:]}")
-    base = line.split()[3].rstrip("/")
+    proc, base = start_serve(url, env=env)
     gb.ensure_assignment(ASSIGNMENT, "Essay", 10.0, LatePolicy(), RegradeSettings(UNTIL, base))
     yield base, url, gb, folder
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop_serve(proc)
     gb.dispose()
 
 
 @pytest.fixture(scope="module")
 def browser():  # noqa: ANN201
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed (pip install playwright; never `playwright install`)")
-    exe = os.environ.get("DLGRADE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(exe).exists():
-        _missing("no Chromium at /usr/bin/chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _sign_in(browser, base: str, name: str):  # noqa: ANN001, ANN202
