@@ -141,7 +141,8 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
           on_cell: Callable[[CellRun], None] | None = None,
           on_test: Callable[[TestResult], None] | None = None,
           backend: Any = None, data_dir: Path | None = None,
-          files: Mapping[str, Path] | None = None) -> GradingResult:
+          files: Mapping[str, Path] | None = None,
+          after_tests: Callable[[Callable[..., Any]], None] | None = None) -> GradingResult:
     """Grade a read notebook against its assignment. Never raises for anything the notebook does.
 
     Hooks for a warm batch judge (grader.batch.job), which pays these once per process:
@@ -154,6 +155,10 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     `cpu_isa`: instruction-set settings for the worker (`cpu_isa_env`); None passes the judge's own.
     `files`: the files handed in with the notebook, by their name (the assignment's `[model]`
     weights and predictions; grader.judge.model_scoring reads them, the worker never does).
+    `after_tests`: called once the assignment's tests have their verdicts, while the worker is
+    still up, with `plugin_for(assignment, suites)`: a JudgePlugin for other test folders against
+    this same worker (grader.kit.verify runs a kit's public tests on this execution). What it
+    runs changes nothing in this result.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -167,7 +172,7 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     try:
         return _grade(nb, assignment, backend, job_gpus, isa_env, errors, started, notebook_name=notebook_name,
                       mode=mode, sandbox=sandbox, slot=slot, on_cell=on_cell, on_test=on_test,
-                      data_dir=data_dir, files=files or {})
+                      data_dir=data_dir, files=files or {}, after_tests=after_tests)
     except Exception as e:  # last resort: see the docstring
         # The whole traceback, for a batch's gradebook (DEBUG: silent unless someone listens).
         logging.getLogger(__name__).debug("grading failed on the judge's side", exc_info=e)
@@ -199,7 +204,8 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
            mode: str, sandbox: str,
            slot: int, on_cell: Callable[[CellRun], None] | None,
            on_test: Callable[[TestResult], None] | None, data_dir: Path | None = None,
-           files: Mapping[str, Path] | None = None) -> GradingResult:
+           files: Mapping[str, Path] | None = None,
+           after_tests: Callable[[Callable[..., Any]], None] | None = None) -> GradingResult:
     visible = cuda_visible_devices(job_gpus) if job_gpus is not None and sandbox != "docker" else None
     env = isa_env + ((("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ())
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
@@ -228,11 +234,16 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
                 suites[assignment.hidden_tests.resolve()] = "hidden"
             submission = Submission(session, defining_cells(nb), without=without,
                                     by_hand=assignment.by_hand_forbids)
-            plugin = JudgePlugin(assignment, submission, suites,
-                                 secret=course_secret(), on_test=on_test, stop=session.stop_reason,
-                                 installed=lambda m: backend.environment().has(m, spec.hide_modules))
+            def plugin_for(other: Assignment, other_suites: dict[Path, str], secret: str = "") -> JudgePlugin:
+                return JudgePlugin(other, submission, other_suites, secret=secret, stop=session.stop_reason,
+                                   installed=lambda m: backend.environment().has(m, spec.hide_modules))
+
+            plugin = plugin_for(assignment, suites, course_secret())
+            plugin.on_test = on_test
             session.start_tests()
             tests = run_tests(plugin, list(suites))
+            if after_tests is not None:
+                after_tests(plugin_for)
             if assignment.model is not None:
                 from grader.judge.model_scoring import chosen_pseudonym, score_model
 

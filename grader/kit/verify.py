@@ -7,12 +7,17 @@
 - `kit_differences`: the kit is built into a temporary folder and the notebook is graded from
   it (public tests, as `grade check NB --kit` does); each test's status, score and message
   must equal the course's.
+- `grade_with_kit`: one grading of a notebook against the course, and the kit's own public
+  test files run against the same executed notebook, right after the course's tests: the
+  variant suites compare every variant this way without executing any notebook twice.
 """
 
 from __future__ import annotations
 
 import ast
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +56,8 @@ def static_problems(assignment: Assignment) -> list[str]:
     return problems
 
 
-def _verdicts(result: Any) -> dict[str, tuple[str, float, float, str]]:
-    return {t.name: (t.status, t.score, t.max_score, t.message) for t in result.tests if t.suite == "public"}
+def _verdicts(tests: Any) -> dict[str, tuple[str, float, float, str]]:
+    return {t.name: (t.status, t.score, t.max_score, t.message) for t in tests if t.suite == "public"}
 
 
 def kit_result(assignment: Assignment, notebook: Path, sandbox: str = "process") -> Any:
@@ -73,7 +78,12 @@ def kit_differences(assignment: Assignment, notebook: Path, course_result: Any, 
                     kit: Any = None) -> list[str]:
     """Where the kit's verdicts on `notebook` differ from `course_result`'s public tests."""
     kit = kit if kit is not None else kit_result(assignment, notebook, sandbox)
-    mine, theirs = _verdicts(kit), _verdicts(course_result)
+    return verdict_differences(course_result.tests, kit.tests)
+
+
+def verdict_differences(course_tests: Any, kit_tests: Any) -> list[str]:
+    """Where the kit's public verdicts differ from the course's: one line per test."""
+    mine, theirs = _verdicts(kit_tests), _verdicts(course_tests)
     out = []
     for name in sorted(set(mine) | set(theirs)):
         if name not in mine:
@@ -85,3 +95,49 @@ def kit_differences(assignment: Assignment, notebook: Path, course_result: Any, 
             out.append(f"kit: public test {name} differs from the course: {a[0]} {a[1]:g}/{a[2]:g} "
                        f"{a[3][:120]!r} here, {b[0]} {b[1]:g}/{b[2]:g} {b[3][:120]!r} from the kit")
     return out
+
+
+@dataclass(frozen=True)
+class CourseAndKit:
+    """A notebook graded against the course, and its kit's public tests on the same execution."""
+
+    result: Any  # the course's GradingResult, exactly as without the kit
+    kit_tests: tuple[Any, ...]  # TestResults of the kit's tests/public
+    differences: tuple[str, ...]  # verdict_differences(result.tests, kit_tests)
+    kit_seconds: float = 0.0  # wall time the kit's tests added to the grading
+
+
+def grade_with_kit(notebook: Path, assignment: Assignment, kit: Assignment, *, mode: str = "submit",
+                   sandbox: str = "process") -> CourseAndKit:
+    """Grade `notebook` against `assignment` (the course), then run `kit`'s public tests (a kit
+    folder's Assignment, `load_kit`) against the same worker, with the kit's own settings and
+    fixtures: no reference, no secret, as on a student's machine.
+
+    The course's public tests run first on the freshly executed notebook (in either mode), as in
+    `grade check`; the kit's run after every course test, so nothing they do can change the
+    course's result. A difference means the kit would tell a student something the judge would
+    not (a wrong recorded value in the kit's tests) or that a test depends on what ran before it.
+    """
+    from grader.course.notebook import read_notebook
+    from grader.judge.pipeline import grade
+    from grader.judge.pytest_plugin import run_tests
+
+    ran: list[Any] = []
+    failure: list[BaseException] = []
+    seconds = [0.0]
+
+    def after_tests(plugin_for: Any) -> None:
+        start = time.perf_counter()
+        try:
+            ran.extend(run_tests(plugin_for(kit, {kit.public_tests.resolve(): "public"}), [kit.public_tests]))
+        except BaseException as e:  # noqa: BLE001 - re-raised below, not turned into a failed grading
+            failure.append(e)
+        seconds[0] = time.perf_counter() - start
+
+    result = grade(read_notebook(notebook), assignment, notebook_name=Path(notebook).name, mode=mode,
+                   sandbox=sandbox, after_tests=after_tests)
+    if failure:
+        raise failure[0]
+    if result.extra.get("grading_failed"):
+        return CourseAndKit(result, (), ("the grading failed on the judge's side: " + "; ".join(result.errors),))
+    return CourseAndKit(result, tuple(ran), tuple(verdict_differences(result.tests, ran)), round(seconds[0], 3))
