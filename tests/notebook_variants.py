@@ -148,13 +148,20 @@ class VariantSuite:
     def grade_case(self, case: Case, directory: Path, kit: Any) -> Any:
         return self.grade(self.write(case, directory), kit)
 
-    def tests(self, *, fixtures: tuple[str, ...] = (),
-              check_alternative_also: Callable[[Case, Any], None] | None = None) -> tuple[Any, ...]:
-        """(variant_kit, solution_result, test_bug_is_caught,
-        test_correct_alternative_scores_full_marks, test_variant_edits_apply_once), to be bound
-        to those names in the suite's module. `fixtures`: more fixtures the bug and alternative
-        tests need (by name); `check_alternative_also(case, result)`: the suite's own checks of
-        each alternative run."""
+    def tests(self, *, max_score: float | None, suites: set[str] | None = frozenset({"public", "hidden"}),
+              fixtures: tuple[str, ...] = (),
+              check_alternative_also: Callable[[Case, Any], None] | None = None) -> dict[str, Any]:
+        """The suite's common fixtures and tests, by name, for its module's globals():
+
+        variant_kit, solution_result (module fixtures); test_solution_scores_full_marks (the
+        solution: `max_score` when given, full marks, every cell ok, its tests' `suites` when
+        given); test_enough_variants (at least 10 bugs and 2 alternatives, each bug in one run);
+        test_bug_is_caught and test_correct_alternative_scores_full_marks (over the catalogue's
+        runs); test_variant_edits_apply_once.
+
+        `fixtures`: more fixtures the bug and alternative tests need (by name);
+        `check_alternative_also(case, result)`: the suite's own checks of each alternative run.
+        """
         suite = self
         runs, alternative_runs = list(self.catalogue.runs), list(self.catalogue.alternative_runs)
 
@@ -165,6 +172,21 @@ class VariantSuite:
         @pytest.fixture(scope="module")
         def solution_result(tmp_path_factory, variant_kit):
             return suite.grade_case(Case("solution", ()), tmp_path_factory.mktemp("solution"), variant_kit)
+
+        def test_solution_scores_full_marks(solution_result):
+            result = solution_result
+            if max_score is not None:
+                assert result.max_score == max_score, describe(result)
+            assert result.score == result.max_score, describe(result)
+            assert all(c.status == "ok" for c in result.cells), describe(result)
+            if suites is not None:
+                assert {t.suite for t in result.tests} == suites, describe(result)
+
+        def test_enough_variants():
+            assert len(suite.bugs) >= 10 and len(suite.alternatives) >= 2
+            assert sorted(c.id for c in suite.bugs) == sorted(i for run in runs for i in run.id.split("+"))
+            assert sorted(c.id for c in suite.alternatives) == sorted(
+                i for run in alternative_runs for i in run.id.split("+"))
 
         @pytest.mark.parametrize("case", runs, ids=[c.id for c in runs])
         def test_bug_is_caught(case: Case, tmp_path: Path, solution_result, variant_kit, request):
@@ -187,8 +209,9 @@ class VariantSuite:
             check_edits_apply(suite.solution, [*suite.bugs, *runs, *suite.alternatives, *alternative_runs],
                               suite.catalogue.drop_marker)
 
-        return (variant_kit, solution_result, test_bug_is_caught, test_correct_alternative_scores_full_marks,
-                test_variant_edits_apply_once)
+        return {f.__name__: f for f in (variant_kit, solution_result, test_solution_scores_full_marks,
+                                        test_enough_variants, test_bug_is_caught,
+                                        test_correct_alternative_scores_full_marks, test_variant_edits_apply_once)}
 
 
 def check_kit_agrees(both: Any) -> None:

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 SUITE = VariantSuite("finetune")
 TORCHVISION = SUITE.catalogue.module.TORCHVISION
 FAKE_TORCHVISION = SUITE.catalogue.module.FAKE_TORCHVISION
+HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 
 
 def _alternative_also(case, result) -> None:
@@ -34,19 +35,14 @@ def _alternative_also(case, result) -> None:
         assert {t.name: t.status for t in result.tests}[TORCHVISION] == "passed", describe(result)
 
 
-(variant_kit, solution_result, test_bug_is_caught, test_correct_alternative_scores_full_marks,
- test_variant_edits_apply_once) = SUITE.tests(fixtures=("claim_torchvision",),
-                                               check_alternative_also=_alternative_also)
+# the common fixtures and tests (notebook_variants.VariantSuite.tests)
+globals().update(SUITE.tests(max_score=27 if HAS_TORCHVISION else 26, suites=None, fixtures=("claim_torchvision",),
+                             check_alternative_also=_alternative_also))
 
 
-def test_solution_scores_full_marks(solution_result):
-    result = solution_result
-    assert result.score == result.max_score, describe(result)
-    assert all(c.status == "ok" for c in result.cells), describe(result)
-    by_name = {t.name: t for t in result.tests}
-    has_torchvision = importlib.util.find_spec("torchvision") is not None
-    assert by_name[TORCHVISION].status == ("passed" if has_torchvision else "skipped"), describe(result)
-    assert result.max_score == (27 if has_torchvision else 26), describe(result)
+def test_solution_runs_the_torchvision_test_when_it_can(solution_result):
+    by_name = {t.name: t for t in solution_result.tests}
+    assert by_name[TORCHVISION].status == ("passed" if HAS_TORCHVISION else "skipped"), describe(solution_result)
 
 
 def test_solution_notebook_runs_fast(solution_result):

@@ -15,28 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from notebook_variants import ROOT, VariantSuite, describe, load_module
+from notebook_variants import ROOT, VariantSuite, load_module
 
 pytestmark = pytest.mark.slow
 
 SUITE = VariantSuite("rnn")
 BUGS, ALTERNATIVES = SUITE.bugs, SUITE.alternatives
 RUNS = SUITE.catalogue.module.RUNS
-(variant_kit, solution_result, test_bug_is_caught, test_correct_alternative_scores_full_marks,
- test_variant_edits_apply_once) = SUITE.tests()
-
-
-def test_solution_scores_full_marks(solution_result):
-    result = solution_result
-    assert result.max_score == 43, describe(result)
-    assert result.score == result.max_score, describe(result)
-    assert all(c.status == "ok" for c in result.cells), describe(result)
-    assert {t.suite for t in result.tests} == {"public", "hidden"}
-
-
-def test_enough_variants():
-    assert len(BUGS) >= 10 and len(ALTERNATIVES) >= 2
-    assert sorted(c.id for c in BUGS) == sorted(i for run in RUNS for i in run.id.split("+"))
+# the common fixtures and tests (notebook_variants.VariantSuite.tests)
+globals().update(SUITE.tests(max_score=43))
 
 
 # --------------------------------------------------------------------------- cheap checks
