@@ -8,8 +8,8 @@ exactly the tests that should see it, with messages naming the wrong quantity, a
 exactly its declared diagnoses; a correct alternative keeps full marks and gets none.
 
 Every grading here also runs the assignment's student kit (`grade kit`): its own public test
-files, with the kit's settings and fixtures, against the same executed notebook right after the
-course's tests (grader.kit.verify.grade_with_kit); each public test's status, score and message
+files, with the kit's settings and fixtures, against the same executed notebook once the
+course's tests have their verdicts (grader.kit.verify.grade_with_kit); each public test's status, score and message
 must equal the judge's. So over every variant of every suite a student's `grade check` from the
 kit says what the judge says, without executing any notebook twice.
 

@@ -242,8 +242,6 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
             plugin.on_test = on_test
             session.start_tests()
             tests = run_tests(plugin, list(suites))
-            if after_tests is not None:
-                after_tests(plugin_for)
             if assignment.model is not None:
                 from grader.judge.model_scoring import chosen_pseudonym, score_model
 
@@ -255,13 +253,16 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
                         on_test(t)
                 tests = [*tests, *model_tests]
             cells = [session.runs[c.index] for c in session.cells]  # replays may have amended them
+            events = [*session.events, *without.events]
+            if after_tests is not None:  # last: nothing it runs can reach this result
+                after_tests(plugin_for)
         finally:
             without.close()
             session.close()
         if not session.isolated:
             why = getattr(backend, "fallback_reason", "") or "bubblewrap (bwrap) is not installed"
             errors.append(f"the notebook ran WITHOUT isolation: {why}")
-        errors += session.events + without.events
+        errors += events
         if not tests:
             errors.append("no tests ran: the assignment has no tests for this mode")
         score, max_score = total(tests)

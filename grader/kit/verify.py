@@ -8,8 +8,8 @@
   it (public tests, as `grade check NB --kit` does); each test's status, score and message
   must equal the course's.
 - `grade_with_kit`: one grading of a notebook against the course, and the kit's own public
-  test files run against the same executed notebook, right after the course's tests: the
-  variant suites compare every variant this way without executing any notebook twice.
+  test files run against the same executed notebook once the course's tests have their
+  verdicts: the variant suites compare every variant so, without executing any notebook twice.
 """
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ def grade_with_kit(notebook: Path, assignment: Assignment, kit: Assignment, *, m
     fixtures: no reference, no secret, as on a student's machine.
 
     The course's public tests run first on the freshly executed notebook (in either mode), as in
-    `grade check`; the kit's run after every course test, so nothing they do can change the
-    course's result. A difference means the kit would tell a student something the judge would
+    `grade check`; the kit's run after every course test and the model's scoring, so nothing
+    they do can change the course's result. A difference means the kit would tell a student something the judge would
     not (a wrong recorded value in the kit's tests) or that a test depends on what ran before it.
     """
     from grader.course.notebook import read_notebook
