@@ -16,6 +16,8 @@ from notebook_variants import VariantSuite, describe
 pytestmark = pytest.mark.slow
 
 SUITE = VariantSuite("attention")
+# read by other tests and bench/ (test_scores_across_isa, test_cluster, batch_class, ...)
+SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
 
 
 def _cells_ok(case, result) -> None:

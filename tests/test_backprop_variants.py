@@ -22,7 +22,8 @@ from grader.authoring.assign import assign, strip_solutions
 pytestmark = pytest.mark.slow
 
 SUITE = VariantSuite("backprop")
-SOLUTION, STARTER = SUITE.solution, SUITE.starter
+# read by other tests and bench/ (test_scores_across_isa, test_cluster, batch_class, ...)
+SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
 # the common fixtures and tests (notebook_variants.VariantSuite.tests)
 globals().update(SUITE.tests(max_score=45))
 

@@ -25,8 +25,9 @@ from notebook_variants import ROOT, VariantSuite, check_within_limits, load_modu
 pytestmark = pytest.mark.slow
 
 SUITE = VariantSuite("cnn")
+# read by other tests and bench/ (test_scores_across_isa, test_cluster, batch_class, ...)
+SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
 CHECK_CELL_MARK = SUITE.catalogue.drop_marker  # the cell left out of every graded variant
-BUGS = SUITE.bugs
 # the common fixtures and tests (notebook_variants.VariantSuite.tests)
 globals().update(SUITE.tests(max_score=31))
 

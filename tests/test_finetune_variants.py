@@ -24,6 +24,8 @@ from notebook_variants import VariantSuite, check_within_limits, describe
 pytestmark = pytest.mark.slow
 
 SUITE = VariantSuite("finetune")
+# read by other tests and bench/ (test_scores_across_isa, test_cluster, batch_class, ...)
+SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
 TORCHVISION = SUITE.catalogue.module.TORCHVISION
 FAKE_TORCHVISION = SUITE.catalogue.module.FAKE_TORCHVISION
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None

@@ -23,8 +23,9 @@ from notebook_variants import ROOT, VariantSuite, load_module
 pytestmark = pytest.mark.slow
 
 SUITE = VariantSuite("optim")
+# read by other tests and bench/ (test_scores_across_isa, test_cluster, batch_class, ...)
+SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
 ASSIGNMENT = SUITE.root
-BUGS, ALTERNATIVES = SUITE.bugs, SUITE.alternatives
 RUNS = SUITE.catalogue.module.RUNS
 # the common fixtures and tests (notebook_variants.VariantSuite.tests)
 globals().update(SUITE.tests(max_score=43))

@@ -16,6 +16,8 @@ from notebook_variants import VariantSuite, check_within_limits, describe
 pytestmark = pytest.mark.slow
 
 SUITE = VariantSuite("regularization")
+# read by other tests and bench/ (test_scores_across_isa, test_cluster, batch_class, ...)
+SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
 # the common fixtures and tests (notebook_variants.VariantSuite.tests)
 globals().update(SUITE.tests(max_score=44))
 
