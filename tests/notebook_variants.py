@@ -11,7 +11,9 @@ Every grading here also runs the assignment's student kit (`grade kit`): its own
 files, with the kit's settings and fixtures, against the same executed notebook once the
 course's tests have their verdicts (grader.kit.verify.grade_with_kit); each public test's status, score and message
 must equal the judge's. So over every variant of every suite a student's `grade check` from the
-kit says what the judge says, without executing any notebook twice.
+kit says what the judge says, without executing any notebook twice (except where a verdict
+depends on what ran before it, e.g. student code drawing from NumPy's global generator: then
+the kit is checked on a fresh execution, as a student's `grade check` runs it).
 
 `VariantSuite.tests()` gives a suite its common part: the kit, the solution's grading, the
 bug and alternative tests over the catalogue's runs and the edits check.
@@ -220,17 +222,17 @@ def check_kit_agrees(both: Any) -> None:
     assert publics and [t.name for t in both.kit_tests] == publics, (
         f"the kit ran {[t.name for t in both.kit_tests]}, the judge's public tests are {publics}")
     assert not both.differences, "\n".join(both.differences)
-    _log_kit_seconds(both.kit_seconds)
+    _log_kit_seconds(both.kit_seconds, both.fresh)
 
 
-def _log_kit_seconds(seconds: float) -> None:
+def _log_kit_seconds(seconds: float, fresh: bool) -> None:
     """With DLGRADE_KIT_SECONDS_LOG=FILE, append what each kit run added (for measuring its cost)."""
     import os
 
     path = os.environ.get("DLGRADE_KIT_SECONDS_LOG")
     if path:
         with open(path, "a", encoding="utf-8") as f:
-            f.write(f"{seconds}\n")
+            f.write(f"{seconds}{' fresh' if fresh else ''}\n")
 
 
 _catalogues: dict[str, Catalogue] = {}

@@ -175,12 +175,14 @@ def test_the_variant_suites_kit_check_fails_on_a_wrong_recorded_value(tmp_path):
     notebook = suite.write(suite.bugs[0], tmp_path)
     both = grade_with_kit(notebook, spec, good)
     check_kit_agrees(both)
+    assert not both.fresh  # agreed on the shared execution
     assert any(t.score < t.max_score for t in both.kit_tests)  # a variant the public tests see
     wrong = grade_with_kit(notebook, spec, bad)
     def verdicts(tests):
         return [(t.name, t.status, t.score, t.message) for t in tests]
 
     assert verdicts(wrong.result.tests) == verdicts(both.result.tests)  # the judge's own are untouched
+    assert wrong.fresh  # differed on the shared execution, and again on a fresh one
     assert len(wrong.differences) == 1 and "test_affine_forward_small" in wrong.differences[0], wrong.differences
     with pytest.raises(AssertionError, match="test_affine_forward_small"):
         check_kit_agrees(wrong)

@@ -104,7 +104,8 @@ class CourseAndKit:
     result: Any  # the course's GradingResult, exactly as without the kit
     kit_tests: tuple[Any, ...]  # TestResults of the kit's tests/public
     differences: tuple[str, ...]  # verdict_differences(result.tests, kit_tests)
-    kit_seconds: float = 0.0  # wall time the kit's tests added to the grading
+    kit_seconds: float = 0.0  # wall time the kit added to the grading (a fresh check included)
+    fresh: bool = False  # the shared run differed, so the kit was checked on a fresh execution
 
 
 def grade_with_kit(notebook: Path, assignment: Assignment, kit: Assignment, *, mode: str = "submit",
@@ -115,8 +116,11 @@ def grade_with_kit(notebook: Path, assignment: Assignment, kit: Assignment, *, m
 
     The course's public tests run first on the freshly executed notebook (in either mode), as in
     `grade check`; the kit's run after every course test and the model's scoring, so nothing
-    they do can change the course's result. A difference means the kit would tell a student something the judge would
-    not (a wrong recorded value in the kit's tests) or that a test depends on what ran before it.
+    they do can change the course's result. Where a verdict differs, it may depend on what ran
+    before it (student code drawing from NumPy's global generator): the notebook is then graded
+    from the kit alone, on a fresh execution, as a student's `grade check --kit` does, and that
+    is compared (`fresh`). A difference left means the kit would tell a student something the
+    judge would not (e.g. a wrong recorded value in the kit's tests).
     """
     from grader.course.notebook import read_notebook
     from grader.judge.pipeline import grade
@@ -134,10 +138,17 @@ def grade_with_kit(notebook: Path, assignment: Assignment, kit: Assignment, *, m
             failure.append(e)
         seconds[0] = time.perf_counter() - start
 
-    result = grade(read_notebook(notebook), assignment, notebook_name=Path(notebook).name, mode=mode,
-                   sandbox=sandbox, after_tests=after_tests)
+    nb = read_notebook(notebook)
+    result = grade(nb, assignment, notebook_name=Path(notebook).name, mode=mode, sandbox=sandbox,
+                   after_tests=after_tests)
     if failure:
         raise failure[0]
     if result.extra.get("grading_failed"):
         return CourseAndKit(result, (), ("the grading failed on the judge's side: " + "; ".join(result.errors),))
-    return CourseAndKit(result, tuple(ran), tuple(verdict_differences(result.tests, ran)), round(seconds[0], 3))
+    differences = verdict_differences(result.tests, ran)
+    if not differences:
+        return CourseAndKit(result, tuple(ran), (), round(seconds[0], 3))
+    start = time.perf_counter()
+    alone = grade(nb, kit, notebook_name=Path(notebook).name, mode="check", sandbox=sandbox)
+    return CourseAndKit(result, alone.tests, tuple(verdict_differences(result.tests, alone.tests)),
+                        round(seconds[0] + time.perf_counter() - start, 3), fresh=True)
