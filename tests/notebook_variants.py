@@ -135,20 +135,21 @@ class VariantSuite:
 
         return load_kit(write_kit(self.assignment, folder / self.assignment_id))
 
-    def write(self, case: Case, directory: Path) -> Path:
-        """The variant's notebook, without the catalogue's dropped cells."""
-        return write_variant(self.solution, case, directory, self.catalogue.drop_marker)
+    def write(self, case: Case, directory: Path, source: Path | None = None) -> Path:
+        """The variant's notebook (of the solution, or of `source`), without the catalogue's dropped cells."""
+        return write_variant(source or self.solution, case, directory, self.catalogue.drop_marker)
 
     def grade(self, notebook: Path, kit: Any) -> Any:
-        """`grade submit` of `notebook` on the course; its public verdicts equal the kit's."""
+        """`grade submit` of `notebook` on the course (a `[model]` part scores the files the
+        notebook saved, as authors' checks do); its public verdicts equal the kit's."""
         from grader.kit.verify import grade_with_kit
 
-        both = grade_with_kit(notebook, self.assignment, kit, mode="submit")
+        both = grade_with_kit(notebook, self.assignment, kit, mode="submit", files_from_notebook=True)
         check_kit_agrees(both)
         return both.result
 
-    def grade_case(self, case: Case, directory: Path, kit: Any) -> Any:
-        return self.grade(self.write(case, directory), kit)
+    def grade_case(self, case: Case, directory: Path, kit: Any, notebook: Path | None = None) -> Any:
+        return self.grade(self.write(case, directory, notebook), kit)
 
     def tests(self, *, max_score: float | None, suites: set[str] | None = frozenset({"public", "hidden"}),
               fixtures: tuple[str, ...] = (),

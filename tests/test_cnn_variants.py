@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from notebook_variants import ROOT, VariantSuite, check_within_limits, load_module
+from notebook_variants import ROOT, Case, VariantSuite, check_within_limits, describe, load_module
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,26 @@ SUITE = VariantSuite("cnn")
 SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
 CHECK_CELL_MARK = SUITE.catalogue.drop_marker  # the cell left out of every graded variant
 # the common fixtures and tests (notebook_variants.VariantSuite.tests)
-globals().update(SUITE.tests(max_score=31))
+globals().update(SUITE.tests(max_score=35, suites={"public", "hidden", "model"}))
+
+
+def test_solution_weights_get_the_model_part(solution_result):
+    """Section 6: the weights the solution's training cell saved, loaded into build_cnn() by the
+    judge and scored on the held-out digits: full marks on the private part."""
+    model = solution_result.extra["model"]
+    assert model["source"] == "model.safetensors" and model["points"] == model["max_points"] == 4, model
+    assert model["private"] >= 0.93 and 30_000 < model["parameters"] < 100_000, model
+    assert model["proof"]["ok"] and len(model["proof"]["segments"]) == 2, model["proof"]  # its checkpoints replay
+    assert all(d["ratio"] <= 0.005 for d in model["proof"]["segments"]), model["proof"]
+
+
+def test_starter_gets_nothing_for_the_model_part(tmp_path, variant_kit):
+    """The starter's train_step is a stub: its training cell fails, no weights are saved, and the
+    model part scores 0 with the reason."""
+    result = SUITE.grade_case(Case("starter", ()), tmp_path, variant_kit, notebook=STARTER)
+    private = next(t for t in result.tests if t.name == "model_private_score")
+    assert private.score == 0 and private.max_score == 4, describe(result)
+    assert "no model files: hand in model.safetensors" in private.message, private.message
 
 
 def test_solution_notebook_trains_quickly(solution_result):

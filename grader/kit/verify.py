@@ -109,7 +109,7 @@ class CourseAndKit:
 
 
 def grade_with_kit(notebook: Path, assignment: Assignment, kit: Assignment, *, mode: str = "submit",
-                   sandbox: str = "process") -> CourseAndKit:
+                   sandbox: str = "process", **grading: Any) -> CourseAndKit:
     """Grade `notebook` against `assignment` (the course), then run `kit`'s public tests (a kit
     folder's Assignment, `load_kit`) against the same worker, with the kit's own settings and
     fixtures: no reference, no secret, as on a student's machine.
@@ -120,7 +120,8 @@ def grade_with_kit(notebook: Path, assignment: Assignment, kit: Assignment, *, m
     before it (student code drawing from NumPy's global generator): the notebook is then graded
     from the kit alone, on a fresh execution, as a student's `grade check --kit` does, and that
     is compared (`fresh`). A difference left means the kit would tell a student something the
-    judge would not (e.g. a wrong recorded value in the kit's tests).
+    judge would not (e.g. a wrong recorded value in the kit's tests). `grading`: more options of
+    the course's grading (`pipeline.grade`, e.g. files_from_notebook).
     """
     from grader.course.notebook import read_notebook
     from grader.judge.pipeline import grade
@@ -140,7 +141,7 @@ def grade_with_kit(notebook: Path, assignment: Assignment, kit: Assignment, *, m
 
     nb = read_notebook(notebook)
     result = grade(nb, assignment, notebook_name=Path(notebook).name, mode=mode, sandbox=sandbox,
-                   after_tests=after_tests)
+                   after_tests=after_tests, **grading)
     if failure:
         raise failure[0]
     if result.extra.get("grading_failed"):
