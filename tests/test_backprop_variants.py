@@ -2,7 +2,7 @@
 
 Each case starts from assignments/backprop/solution.ipynb, applies one small edit (a typical
 student mistake, or a correct alternative implementation), grades the result for real with
-`grade_notebook(..., mode="submit")` and checks that
+`grade submit` (its public verdicts equal to its kit's: notebook_variants.VariantSuite) and checks that
 
 * a bug loses points on exactly the tests it should (every other test keeps full marks), and
   each of those tests' messages names the wrong quantity (e.g. "db");
@@ -13,46 +13,19 @@ One grading run per case (about 1.5 s each).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
 import pytest
-from notebook_variants import (
-    Case,
-    catalogue,
-    check_alternative,
-    check_bug,
-    check_edits_apply,
-    check_within_limits,
-    describe,
-    write_variant,
-)
+from notebook_variants import VariantSuite, check_within_limits, describe
 
 from grader.authoring.assign import assign, strip_solutions
-from grader.judge.pipeline import grade_notebook
-
-ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = ROOT / "assignments" / "backprop"
-SOLUTION = ASSIGNMENT / "solution.ipynb"
-STARTER = ASSIGNMENT / "starter.ipynb"
 
 pytestmark = pytest.mark.slow
 
-CATALOGUE = catalogue("backprop")
-BUGS, ALTERNATIVES = list(CATALOGUE.bugs), list(CATALOGUE.alternatives)
-
-
-@pytest.fixture(scope="module")
-def solution_result():
-    return grade_notebook(SOLUTION, mode="submit")
-
-
-def test_solution_scores_full_marks(solution_result):
-    result = solution_result
-    assert result.max_score == 45, describe(result)
-    assert result.score == result.max_score, describe(result)
-    assert all(c.status == "ok" for c in result.cells), describe(result)
-    assert {t.suite for t in result.tests} == {"public", "hidden"}
+SUITE = VariantSuite("backprop")
+# read by other tests and bench/ (test_scores_across_isa, test_cluster, batch_class, ...)
+SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
+# the common fixtures and tests (notebook_variants.VariantSuite.tests)
+globals().update(SUITE.tests(max_score=45))
 
 
 def test_solution_notebook_runs_fast(solution_result):
@@ -60,8 +33,8 @@ def test_solution_notebook_runs_fast(solution_result):
     check_within_limits(solution_result, "backprop", fraction=0.1)
 
 
-def test_starter_scores_zero_with_readable_messages():
-    result = grade_notebook(STARTER, mode="submit")
+def test_starter_scores_zero_with_readable_messages(variant_kit):
+    result = SUITE.grade(STARTER, variant_kit)
     assert result.score == 0, describe(result)
     for t in result.tests:
         assert t.status in ("failed", "error"), f"{t.name}: {t.status}"
@@ -69,23 +42,6 @@ def test_starter_scores_zero_with_readable_messages():
         assert "NotImplementedError" in t.message or "is None" in t.message or "best_net" in t.message, (
             f"{t.name}: {t.message}"
         )
-
-
-@pytest.mark.parametrize("case", BUGS, ids=[c.id for c in BUGS])
-def test_bug_is_caught(case: Case, tmp_path: Path, solution_result):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit")
-    check_bug(case, result, {t.name for t in solution_result.tests})
-
-
-@pytest.mark.parametrize("case", ALTERNATIVES, ids=[c.id for c in ALTERNATIVES])
-def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit")
-    check_alternative(case, result)
-
-
-def test_variant_edits_apply_once():
-    """Every edit above still matches the solution exactly once (cheap; no grading)."""
-    check_edits_apply(SOLUTION, BUGS + ALTERNATIVES)
 
 
 def test_starter_is_the_solution_with_solutions_stripped():

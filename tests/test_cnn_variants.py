@@ -2,7 +2,7 @@
 
 Each case starts from assignments/cnn/solution.ipynb, applies one small edit (a typical
 student mistake, or a correct alternative implementation), grades the result for real with
-`grade_notebook(..., mode="submit")` and checks that
+`grade submit` (its public verdicts equal to its kit's: notebook_variants.VariantSuite) and checks that
 
 * a bug loses points on exactly the tests it should (every other test keeps full marks), and
   each of those tests' messages names the wrong quantity (e.g. "db (x (2, 3, 5, 5), ...): shape");
@@ -18,48 +18,18 @@ Also here, cheap: reference/cnn.py against PyTorch, and the notebooks against th
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-from notebook_variants import (
-    Case,
-    catalogue,
-    check_alternative,
-    check_bug,
-    check_edits_apply,
-    check_within_limits,
-    describe,
-    write_variant,
-)
-
-from grader.judge.pipeline import grade_notebook
-
-ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = ROOT / "assignments" / "cnn"
-SOLUTION = ASSIGNMENT / "solution.ipynb"
-STARTER = ASSIGNMENT / "starter.ipynb"
+from notebook_variants import ROOT, Case, VariantSuite, check_within_limits, describe, load_module
 
 pytestmark = pytest.mark.slow
 
-CATALOGUE = catalogue("cnn")
-CHECK_CELL_MARK = CATALOGUE.drop_marker  # the cell left out of every graded variant
-BUGS, ALTERNATIVES = list(CATALOGUE.bugs), list(CATALOGUE.alternatives)
-
-
-@pytest.fixture(scope="module")
-def solution_result(tmp_path_factory):
-    return grade_notebook(write_variant(SOLUTION, Case("solution", ()), tmp_path_factory.mktemp("solution"), CHECK_CELL_MARK), mode="submit",
-                           files_from_notebook=True)
-
-
-def test_solution_scores_full_marks(solution_result):
-    result = solution_result
-    assert result.max_score == 35, describe(result)
-    assert result.score == result.max_score, describe(result)
-    assert all(c.status == "ok" for c in result.cells), describe(result)
-    assert {t.suite for t in result.tests} == {"public", "hidden", "model"}
+SUITE = VariantSuite("cnn")
+# read by other tests and bench/ (test_scores_across_isa, test_cluster, batch_class, ...)
+SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
+CHECK_CELL_MARK = SUITE.catalogue.drop_marker  # the cell left out of every graded variant
+# the common fixtures and tests (notebook_variants.VariantSuite.tests)
+globals().update(SUITE.tests(max_score=35, suites={"public", "hidden", "model"}))
 
 
 def test_solution_weights_get_the_model_part(solution_result):
@@ -72,11 +42,10 @@ def test_solution_weights_get_the_model_part(solution_result):
     assert all(d["ratio"] <= 0.005 for d in model["proof"]["segments"]), model["proof"]
 
 
-def test_starter_gets_nothing_for_the_model_part(tmp_path):
+def test_starter_gets_nothing_for_the_model_part(tmp_path, variant_kit):
     """The starter's train_step is a stub: its training cell fails, no weights are saved, and the
     model part scores 0 with the reason."""
-    result = grade_notebook(write_variant(STARTER, Case("starter", ()), tmp_path, CHECK_CELL_MARK), mode="submit",
-                            files_from_notebook=True)
+    result = SUITE.grade_case(Case("starter", ()), tmp_path, variant_kit, notebook=STARTER)
     private = next(t for t in result.tests if t.name == "model_private_score")
     assert private.score == 0 and private.max_score == 4, describe(result)
     assert "no model files: hand in model.safetensors" in private.message, private.message
@@ -87,33 +56,11 @@ def test_solution_notebook_trains_quickly(solution_result):
     check_within_limits(solution_result, "cnn")
 
 
-@pytest.mark.parametrize("case", BUGS, ids=[c.id for c in BUGS])
-def test_bug_is_caught(case: Case, tmp_path: Path, solution_result):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit",
-                           files_from_notebook=True)
-    check_bug(case, result, {t.name for t in solution_result.tests})
-
-
-@pytest.mark.parametrize("case", ALTERNATIVES, ids=[c.id for c in ALTERNATIVES])
-def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit",
-                           files_from_notebook=True)
-    check_alternative(case, result)
-
-
 # --------------------------------------------------------------------------- cheap checks
 
 
-def test_variant_edits_apply_once():
-    """Every edit above still matches the solution exactly once (no grading)."""
-    check_edits_apply(SOLUTION, BUGS + ALTERNATIVES, CHECK_CELL_MARK)
-
-
 def _reference():
-    spec = importlib.util.spec_from_file_location("cnn_reference", ROOT / "reference" / "cnn.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("cnn_reference", ROOT / "reference" / "cnn.py")
 
 
 @pytest.mark.parametrize("stride,pad,kernel", [(1, 0, (3, 3)), (1, 2, (2, 3)), (2, 1, (3, 2)), (2, 0, (1, 1))])

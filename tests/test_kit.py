@@ -2,9 +2,10 @@
 
 - every shipped assignment's kit is built and searched for secrets: hidden test names and
   sources, solution code, reference function bodies, held-out rows (by value and by bytes);
-- `grade check` from a kit gives, test by test, the course's status, score and message, over
-  a sample of the variant suites' notebooks (see `SAMPLE`: every backprop variant that touches
-  a public test and two alternatives, three of cnn's; the full lists would cost minutes);
+- `grade check` from a kit gives, test by test, the course's status, score and message: every
+  variant of the variant suites is checked so (tests/notebook_variants.py runs each kit's
+  public tests on the same execution as the judge's grading); here, that this check fails on a
+  kit whose recorded value is wrong, and that `grade check --kit` is that same grading;
 - bad kits and misuse: one `error:` line, exit 2.
 """
 
@@ -25,9 +26,8 @@ import pytest
 
 from grader.course import datasets
 from grader.course.assignment import list_assignments, load_assignment
-from grader.judge.pipeline import grade_notebook
 from grader.kit.build import TRAINING_HELPERS, kit_files, write_kit
-from grader.kit.verify import kit_differences, kit_result
+from grader.kit.verify import kit_result
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = list_assignments(REPO)
@@ -145,35 +145,54 @@ def test_zip_kit_is_the_folder_kit_and_deterministic(tmp_path):
 # --------------------------------------------------------------------------- same verdicts as the course
 
 
-def _sample() -> list[tuple[str, object, str | None]]:
-    sys.path.insert(0, str(Path(__file__).parent))
-    import test_backprop_variants as bp
-    import test_cnn_variants as cnn
+def _corrupt(kit_folder: Path, rel: str, old: str, new: str) -> None:
+    """Change one recorded value in a kit, and its manifest's hash, as a kit built wrong would be."""
+    import hashlib
 
-    out = [("backprop", c, None) for c in bp.BUGS if any(t.endswith("_small") for t in c.fails)]
-    out += [("backprop", c, None) for c in bp.ALTERNATIVES[:2]]
-    cnn_public = [c for c in cnn.BUGS if any(t.endswith("_small") or "predict" in t for t in c.fails)]
-    out += [("cnn", c, cnn.CHECK_CELL_MARK) for c in cnn_public[:3]]
-    return out
-
-
-SAMPLE = _sample()
+    path = kit_folder / rel
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    manifest = json.loads((kit_folder / "kit.json").read_text())
+    manifest["files"][rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (kit_folder / "kit.json").write_text(json.dumps(manifest))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("aid, case, marker", SAMPLE, ids=[f"{a}-{c.id}" for a, c, _ in SAMPLE])
-def test_kit_verdicts_equal_the_course(aid, case, marker, tmp_path):
-    from notebook_variants import write_variant
+def test_the_variant_suites_kit_check_fails_on_a_wrong_recorded_value(tmp_path):
+    """The variant suites' comparison (one grading, the kit's public tests on the same
+    execution) passes on the shipped kit, and fails, naming the test, once one expected value in
+    the kit's copy of the public tests is off; `grade check --kit` gives the kit's verdicts."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from notebook_variants import VariantSuite, check_kit_agrees
 
-    spec = load_assignment(aid, REPO)
-    notebook = write_variant(spec.solution, case, tmp_path, marker)
-    course = grade_notebook(notebook, mode="check", course=REPO)
-    kit = kit_result(spec, notebook)
-    assert [t.name for t in kit.tests] == [t.name for t in course.tests]
-    assert not kit_differences(spec, notebook, course, kit=kit)
-    assert kit.score == course.score and kit.max_score == course.max_score
-    if case.fails:
-        assert kit.score < kit.max_score  # the sample is of variants that public tests see
+    from grader.kit.verify import grade_with_kit
+
+    suite = VariantSuite("backprop")
+    spec = suite.assignment
+    good = suite.build_kit(tmp_path / "good")
+    bad_folder = write_kit(spec, tmp_path / "bad" / "backprop")
+    _corrupt(bad_folder, "tests/public/test_public.py", "[[1.3, 0.8, -1.05]", "[[1.3, 0.8, -1.06]")
+    from grader.kit.load import load_kit
+
+    bad = load_kit(bad_folder)
+    notebook = suite.write(suite.bugs[0], tmp_path)
+    both = grade_with_kit(notebook, spec, good)
+    check_kit_agrees(both)
+    assert not both.fresh  # agreed on the shared execution
+    assert any(t.score < t.max_score for t in both.kit_tests)  # a variant the public tests see
+    wrong = grade_with_kit(notebook, spec, bad)
+    def verdicts(tests):
+        return [(t.name, t.status, t.score, t.message) for t in tests]
+
+    assert verdicts(wrong.result.tests) == verdicts(both.result.tests)  # the judge's own are untouched
+    assert wrong.fresh  # differed on the shared execution, and again on a fresh one
+    assert len(wrong.differences) == 1 and "test_affine_forward_small" in wrong.differences[0], wrong.differences
+    with pytest.raises(AssertionError, match="test_affine_forward_small"):
+        check_kit_agrees(wrong)
+    # the student's command reads the same kit the same way
+    kit_alone = kit_result(spec, notebook)
+    assert verdicts(kit_alone.tests) == verdicts(both.kit_tests)
 
 
 # --------------------------------------------------------------------------- the command line
@@ -239,9 +258,8 @@ def test_changed_or_incompatible_kits(kit_dir, tmp_path):
 @pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
 def test_the_kit_grades_with_the_courses_settings(spec, tmp_path):
     """What a check reads from the assignment is the same from the kit as from the course: the
-    settings, the public test files and the public data files, byte for byte. With the same
-    pipeline, this is why every variant gets the kit's verdicts equal to the course's (the
-    sample above grades both ways; all the variant suites' notebooks would take many minutes)."""
+    settings, the public test files and the public data files, byte for byte (the variant
+    suites compare the verdicts themselves, over every variant)."""
     from grader.kit.load import load_kit
 
     kit = load_kit(write_kit(spec, tmp_path / spec.id))

@@ -2,7 +2,7 @@
 
 Each case starts from assignments/optim/solution.ipynb, applies one small edit (a typical
 student mistake, or a correct alternative), and is graded for real with
-`grade_notebook(..., mode="submit")`: a bug must lose points on exactly the tests it should
+`grade submit` (its public verdicts equal to its kit's: notebook_variants.VariantSuite): a bug must lose points on exactly the tests it should
 (every other test keeps full marks), each message naming the wrong quantity; an alternative
 must keep full marks. Mistakes in different functions share a grading run (`combine`): 14
 mistakes in 3 runs, the 2 alternatives in one, about 10 s each (the judge re-runs the learning-rate sweep through the
@@ -14,87 +14,31 @@ notebooks against their generator.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-from notebook_variants import (
-    Case,
-    catalogue,
-    check_alternative,
-    check_bug,
-    check_edits_apply,
-    describe,
-    write_variant,
-)
-
-from grader.judge.pipeline import grade_notebook
-
-ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = ROOT / "assignments" / "optim"
-SOLUTION = ASSIGNMENT / "solution.ipynb"
-STARTER = ASSIGNMENT / "starter.ipynb"
+from notebook_variants import ROOT, VariantSuite, load_module
 
 pytestmark = pytest.mark.slow
 
-CATALOGUE = catalogue("optim")
-BUGS, ALTERNATIVES = list(CATALOGUE.bugs), list(CATALOGUE.alternatives)
-RUNS = CATALOGUE.module.RUNS
-
-
-@pytest.fixture(scope="module")
-def solution_result():
-    return grade_notebook(SOLUTION, mode="submit")
-
-
-def test_solution_scores_full_marks(solution_result):
-    result = solution_result
-    assert result.max_score == 43, describe(result)
-    assert result.score == result.max_score, describe(result)
-    assert all(c.status == "ok" for c in result.cells), describe(result)
-    assert {t.suite for t in result.tests} == {"public", "hidden"}
-
-
-def test_enough_variants():
-    assert len(BUGS) >= 10 and len(ALTERNATIVES) >= 2
-    assert sorted(c.id for c in BUGS) == sorted(i for run in RUNS for i in run.id.split("+"))
-
-
-@pytest.mark.parametrize("case", RUNS, ids=[f"run{i}" for i in range(len(RUNS))])
-def test_bugs_are_caught(case: Case, tmp_path: Path, solution_result):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit")
-    check_bug(case, result, {t.name for t in solution_result.tests})
-
-
-def test_correct_alternatives_score_full_marks(tmp_path: Path):
-    """Every correct alternative, in one grading run (they rewrite different functions)."""
-    case = CATALOGUE.alternative_runs[0]
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path), mode="submit")
-    check_alternative(case, result)
+SUITE = VariantSuite("optim")
+# read by other tests and bench/ (test_scores_across_isa, test_cluster, batch_class, ...)
+SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
+ASSIGNMENT = SUITE.root
+RUNS = SUITE.catalogue.module.RUNS
+# the common fixtures and tests (notebook_variants.VariantSuite.tests)
+globals().update(SUITE.tests(max_score=43))
 
 
 # --------------------------------------------------------------------------- cheap checks
-
-
-def test_variant_edits_apply_once():
-    """Every edit above still matches the solution exactly once (no grading)."""
-    check_edits_apply(SOLUTION, BUGS + RUNS + ALTERNATIVES)
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("rule", ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam"])
 def test_reference_rules_match_torch(rule):
     """reference/optim.py's rules against torch.optim over 50 steps with weight decay (float64)."""
     torch = pytest.importorskip("torch")
-    ref = _load("optim_reference", ROOT / "reference" / "optim.py")
+    ref = load_module("optim_reference", ROOT / "reference" / "optim.py")
     rng = np.random.default_rng(7)
     w = rng.standard_normal((3, 4))
     p = torch.tensor(w.copy(), requires_grad=True)
@@ -124,7 +68,7 @@ def test_flat_training_is_per_parameter_training(rule):
     computes exactly what train (one config per parameter) computes."""
     from grader.course import datasets
 
-    ref = _load("optim_reference", ROOT / "reference" / "optim.py")
+    ref = load_module("optim_reference", ROOT / "reference" / "optim.py")
     split = datasets.load("digits")
     X, y = split.X_train[:300], split.y_train[:300]
     config = {"learning_rate": 0.01, "weight_decay": 0.01}
@@ -140,7 +84,7 @@ def test_sweep_verdicts_have_margins():
     """The shipped grid's verdicts are far from the divergence threshold, so no CPU flips them."""
     from grader.course import datasets
 
-    ref = _load("optim_reference", ROOT / "reference" / "optim.py")
+    ref = load_module("optim_reference", ROOT / "reference" / "optim.py")
     split = datasets.load("digits")
     X, y = split.X_train, split.y_train
     finals = ref.run_sweep(X, y, [1e-3, 1e-2, 1e-1, 1.0, 10.0], ref.sgd_momentum, extra_config={"momentum": 0.9})
@@ -155,7 +99,7 @@ def test_sweep_verdicts_have_margins():
 def test_minibatch_size_message_says_what_is_left_over():
     """The hidden test's message: the rows left over when there are some, and that there are
     none (so no empty last batch) when N is a multiple of the batch size."""
-    hidden = _load("optim_hidden_minibatches", ASSIGNMENT / "tests" / "hidden" / "test_minibatches.py")
+    hidden = load_module("optim_hidden_minibatches", ASSIGNMENT / "tests" / "hidden" / "test_minibatches.py")
     X, y = hidden._data(48)
     batches = [(X[i:i + 16], y[i:i + 16]) for i in range(0, 48, 16)] + [(X[:0], y[:0])]
     with pytest.raises(AssertionError, match=r"expected \[16, 16, 16\] \(N is a multiple of 16: no rows are left over"):

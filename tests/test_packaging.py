@@ -2,8 +2,9 @@
 DLGRADE_COURSE.
 
 Builds the wheel from this checkout, installs it with `pip install --target`, and imports it
-in a fresh interpreter from another folder; then installs it into a fresh virtual environment
-(real pip) and grades a kit's starter and a finished notebook there, as a student would.
+in a fresh interpreter from another folder; then installs it with its dependencies into a fresh
+virtual environment (real pip, the pinned CPU torch included) and grades a kit's starter and a
+finished notebook there, as a student would.
 """
 
 from __future__ import annotations
@@ -222,27 +223,18 @@ print(json.dumps({"grader": grader.__file__, "torch": torch.__version__, "unmet"
 
 @pytest.fixture(scope="module")
 def student_venv(wheel, tmp_path_factory) -> Path:
-    """A fresh virtual environment with the wheel installed by real pip.
+    """A fresh virtual environment with the wheel and all its dependencies installed by real pip,
+    from the package index and find-links pip is configured with (as `make venv` installs them:
+    the pinned CPU torch included).
 
-    The dependencies (the Makefile's pinned CPU torch, numpy, ...) come from this test run's
-    environment through a .pth line: installing them anew takes minutes (6 on 2 cores), too
-    long for CI. DLGRADE_FULL_WHEEL_INSTALL=1 installs the wheel with all its dependencies
-    instead, from the package index pip is configured with.
+    `--no-compile`: pip writes no .pyc files (Python compiles what it imports, when it imports
+    it); compiling all of torch was most of the install's time (about 4 of its 5 minutes here).
     """
-    import sysconfig
-
     venv = tmp_path_factory.mktemp("student") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
-    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-compile"]
-    if os.environ.get("DLGRADE_FULL_WHEEL_INSTALL") == "1":
-        args = [*pip, str(wheel)]
-    else:
-        (site / "dlgrade_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-        args = [*pip, "--no-deps", "--ignore-installed", str(wheel)]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-compile",
+                           str(wheel)], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return venv
 

@@ -2,7 +2,7 @@
 
 Each case starts from assignments/rnn/solution.ipynb, applies one small edit (a typical
 student mistake, or a correct alternative), and is graded for real with
-`grade_notebook(..., mode="submit")`: a bug must lose points on exactly the tests it should
+`grade submit` (its public verdicts equal to its kit's: notebook_variants.VariantSuite): a bug must lose points on exactly the tests it should
 (every other test keeps full marks), each message naming the wrong quantity; an alternative
 must keep full marks. Mistakes in different functions share a grading run (`combine`): 14
 mistakes in 4 runs, the 2 alternatives in one. Every variant is graded without the notebook's two "check" cells (they
@@ -13,90 +13,28 @@ Also here, cheap: reference/rnn.py against PyTorch, and the notebooks against th
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-from notebook_variants import (
-    Case,
-    catalogue,
-    check_alternative,
-    check_bug,
-    check_edits_apply,
-    describe,
-    write_variant,
-)
-
-from grader.judge.pipeline import grade_notebook
-
-ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = ROOT / "assignments" / "rnn"
-SOLUTION = ASSIGNMENT / "solution.ipynb"
-STARTER = ASSIGNMENT / "starter.ipynb"
+from notebook_variants import ROOT, VariantSuite, load_module
 
 pytestmark = pytest.mark.slow
 
-CATALOGUE = catalogue("rnn")
-CHECK_CELL_MARK = CATALOGUE.drop_marker  # the cell left out of every graded variant
-BUGS, ALTERNATIVES = list(CATALOGUE.bugs), list(CATALOGUE.alternatives)
-RUNS = CATALOGUE.module.RUNS
-
-
-def _grade(case: Case, directory: Path):
-    return grade_notebook(write_variant(SOLUTION, case, directory, CHECK_CELL_MARK), mode="submit")
-
-
-@pytest.fixture(scope="module")
-def solution_result(tmp_path_factory):
-    return _grade(Case("solution", ()), tmp_path_factory.mktemp("solution"))
-
-
-def test_solution_scores_full_marks(solution_result):
-    result = solution_result
-    assert result.max_score == 43, describe(result)
-    assert result.score == result.max_score, describe(result)
-    assert all(c.status == "ok" for c in result.cells), describe(result)
-    assert {t.suite for t in result.tests} == {"public", "hidden"}
-
-
-def test_enough_variants():
-    assert len(BUGS) >= 10 and len(ALTERNATIVES) >= 2
-    assert sorted(c.id for c in BUGS) == sorted(i for run in RUNS for i in run.id.split("+"))
-
-
-@pytest.mark.parametrize("case", RUNS, ids=[f"run{i}" for i in range(len(RUNS))])
-def test_bugs_are_caught(case: Case, tmp_path: Path, solution_result):
-    check_bug(case, _grade(case, tmp_path), {t.name for t in solution_result.tests})
-
-
-def test_correct_alternatives_score_full_marks(tmp_path: Path):
-    """Every correct alternative, in one grading run (they rewrite different functions)."""
-    case = CATALOGUE.alternative_runs[0]
-    result = _grade(case, tmp_path)
-    check_alternative(case, result)
+SUITE = VariantSuite("rnn")
+# read by other tests and bench/ (test_scores_across_isa, test_cluster, batch_class, ...)
+SOLUTION, STARTER, BUGS, ALTERNATIVES = SUITE.solution, SUITE.starter, SUITE.bugs, SUITE.alternatives
+RUNS = SUITE.catalogue.module.RUNS
+# the common fixtures and tests (notebook_variants.VariantSuite.tests)
+globals().update(SUITE.tests(max_score=43))
 
 
 # --------------------------------------------------------------------------- cheap checks
-
-
-def test_variant_edits_apply_once():
-    """Every edit above still matches the solution exactly once (no grading)."""
-    check_edits_apply(SOLUTION, BUGS + RUNS + ALTERNATIVES, CHECK_CELL_MARK)
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_reference_matches_torch():
     """reference/rnn.py: the RNN (BPTT) against nn.RNN, the LSTM cell against nn.LSTMCell, clipping
     against clip_grad_norm_, all in float64."""
     torch = pytest.importorskip("torch")
-    ref = _load("rnn_reference", ROOT / "reference" / "rnn.py")
+    ref = load_module("rnn_reference", ROOT / "reference" / "rnn.py")
     rng = np.random.default_rng(3)
     x, h0 = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 4))
     Wx, Wh, b = 0.5 * rng.standard_normal((3, 4)), 0.5 * rng.standard_normal((4, 4)), 0.5 * rng.standard_normal(4)

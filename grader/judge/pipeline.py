@@ -142,7 +142,8 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
           on_test: Callable[[TestResult], None] | None = None,
           backend: Any = None, data_dir: Path | None = None,
           files: Mapping[str, Path] | None = None, files_from_notebook: bool = False,
-          student: str = "") -> GradingResult:
+          student: str = "",
+          after_tests: Callable[[Callable[..., Any]], None] | None = None) -> GradingResult:
     """Grade a read notebook against its assignment. Never raises for anything the notebook does.
 
     Hooks for a warm batch judge (grader.batch.job), which pays these once per process:
@@ -158,6 +159,10 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     `files_from_notebook`: take the `[model]` files the notebook saved in its own folder instead
     (authors' checks: `grade validate` and the variant suites grade a solution so).
     `student`: whose submission (batch intake's id); `[model.proof]` draws its segments from it.
+    `after_tests`: called once the assignment's tests have their verdicts, while the worker is
+    still up, with `plugin_for(assignment, suites)`: a JudgePlugin for other test folders against
+    this same worker (grader.kit.verify runs a kit's public tests on this execution). What it
+    runs changes nothing in this result.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -172,7 +177,7 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
         return _grade(nb, assignment, backend, job_gpus, isa_env, errors, started, notebook_name=notebook_name,
                       mode=mode, sandbox=sandbox, slot=slot, on_cell=on_cell, on_test=on_test,
                       data_dir=data_dir, files=files or {}, files_from_notebook=files_from_notebook,
-                      student=student)
+                      student=student, after_tests=after_tests)
     except Exception as e:  # last resort: see the docstring
         # The whole traceback, for a batch's gradebook (DEBUG: silent unless someone listens).
         logging.getLogger(__name__).debug("grading failed on the judge's side", exc_info=e)
@@ -205,7 +210,8 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
            slot: int, on_cell: Callable[[CellRun], None] | None,
            on_test: Callable[[TestResult], None] | None, data_dir: Path | None = None,
            files: Mapping[str, Path] | None = None, files_from_notebook: bool = False,
-           student: str = "") -> GradingResult:
+           student: str = "",
+           after_tests: Callable[[Callable[..., Any]], None] | None = None) -> GradingResult:
     visible = cuda_visible_devices(job_gpus) if job_gpus is not None and sandbox != "docker" else None
     env = isa_env + ((("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ())
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
@@ -234,9 +240,12 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
                 suites[assignment.hidden_tests.resolve()] = "hidden"
             submission = Submission(session, defining_cells(nb), without=without,
                                     by_hand=assignment.by_hand_forbids)
-            plugin = JudgePlugin(assignment, submission, suites,
-                                 secret=course_secret(), on_test=on_test, stop=session.stop_reason,
-                                 installed=lambda m: backend.environment().has(m, spec.hide_modules))
+            def plugin_for(other: Assignment, other_suites: dict[Path, str], secret: str = "") -> JudgePlugin:
+                return JudgePlugin(other, submission, other_suites, secret=secret, stop=session.stop_reason,
+                                   installed=lambda m: backend.environment().has(m, spec.hide_modules))
+
+            plugin = plugin_for(assignment, suites, course_secret())
+            plugin.on_test = on_test
             session.start_tests()
             tests = run_tests(plugin, list(suites))
             if assignment.model is not None:
@@ -252,13 +261,16 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
                         on_test(t)
                 tests = [*tests, *model_tests]
             cells = [session.runs[c.index] for c in session.cells]  # replays may have amended them
+            events = [*session.events, *without.events]
+            if after_tests is not None:  # last: nothing it runs can reach this result
+                after_tests(plugin_for)
         finally:
             without.close()
             session.close()
         if not session.isolated:
             why = getattr(backend, "fallback_reason", "") or "bubblewrap (bwrap) is not installed"
             errors.append(f"the notebook ran WITHOUT isolation: {why}")
-        errors += session.events + without.events
+        errors += events
         if not tests:
             errors.append("no tests ran: the assignment has no tests for this mode")
         score, max_score = total(tests)
