@@ -16,6 +16,7 @@ import click
 
 from grader.commands import batch as _batch
 from grader.commands import lms as _lms
+from grader.commands import regrades as _regrades
 from grader.commands import report as _report
 from grader.commands import serve as _serve
 from grader.commands.common import course_option, fail, gpus_option, limit_option, parse_limit, sandbox_option
@@ -511,11 +512,12 @@ def sandbox_prune(everything: bool) -> None:
     click.echo(f"Removed {len(removed)} container(s)")
 
 
-# The other command groups (grader/commands/: batch, lms, report, serve).
+# The other command groups (grader/commands/: batch, lms, report, serve, regrades).
 _batch.register(main)
 _lms.register(main)
 _report.register(main)
 _serve.register(main)
+_regrades.register(main)
 
 
 if __name__ == "__main__":

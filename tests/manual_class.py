@@ -12,6 +12,7 @@ import io
 import json
 from pathlib import Path
 
+from grader.gradebook.accounts import Accounts
 from grader.gradebook.api import Gradebook, NewGrading, NewSubmission, TestOutcome
 from grader.gradebook.manual import Manual
 from grader.gradebook.scoring import LatePolicy
@@ -76,7 +77,8 @@ def build_class(url: str, n: int = 20, graders: bool = True, feedback_dir: Path 
             NewGrading("graded", 5.0, 10.0, result_json=json.dumps(result), tests=(test,), files=files,
                        answers=(Answer("why", text=text), Answer("plot", png=figure))))
     if graders:
-        manual.add_grader("prof", "instructor", PASSWORD)
-        manual.add_grader("ta1", "ta", PASSWORD)
-        manual.add_grader("ta2", "ta", PASSWORD)
+        accounts = Accounts(gb.sessions)
+        accounts.add_grader("prof", "instructor", PASSWORD)
+        accounts.add_grader("ta1", "ta", PASSWORD)
+        accounts.add_grader("ta2", "ta", PASSWORD)
     return gb

@@ -275,3 +275,11 @@ def test_bad_cluster_specs_are_one_line(tmp_path):
         r, _ = _batch(tmp_path / "class", tmp_path, "bad", "--cluster", spec)
         assert r.returncode == 2, (spec, r.stderr)
         assert r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # Slurm's logs go under --out; an #SBATCH line cannot carry a space, so it is refused before any job
+    r, _ = _batch(tmp_path / "class", tmp_path, "with space", "--cluster", "slurm")
+    assert r.returncode == 2 and "Slurm log folder" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    config = tmp_path / "cluster.toml"
+    config.write_text('[cluster.slurm]\nlog_directory = "/tmp/a#b"\n')
+    r, _ = _batch(tmp_path / "class", tmp_path, "cfg", "--cluster", "slurm", "--cluster-config", str(config))
+    assert r.returncode == 2 and "log_directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

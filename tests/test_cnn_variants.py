@@ -50,15 +50,34 @@ BUGS, ALTERNATIVES = list(CATALOGUE.bugs), list(CATALOGUE.alternatives)
 
 @pytest.fixture(scope="module")
 def solution_result(tmp_path_factory):
-    return grade_notebook(write_variant(SOLUTION, Case("solution", ()), tmp_path_factory.mktemp("solution"), CHECK_CELL_MARK), mode="submit")
+    return grade_notebook(write_variant(SOLUTION, Case("solution", ()), tmp_path_factory.mktemp("solution"), CHECK_CELL_MARK), mode="submit",
+                           files_from_notebook=True)
 
 
 def test_solution_scores_full_marks(solution_result):
     result = solution_result
-    assert result.max_score == 31, describe(result)
+    assert result.max_score == 35, describe(result)
     assert result.score == result.max_score, describe(result)
     assert all(c.status == "ok" for c in result.cells), describe(result)
-    assert {t.suite for t in result.tests} == {"public", "hidden"}
+    assert {t.suite for t in result.tests} == {"public", "hidden", "model"}
+
+
+def test_solution_weights_get_the_model_part(solution_result):
+    """Section 6: the weights the solution's training cell saved, loaded into build_cnn() by the
+    judge and scored on the held-out digits: full marks on the private part."""
+    model = solution_result.extra["model"]
+    assert model["source"] == "model.safetensors" and model["points"] == model["max_points"] == 4, model
+    assert model["private"] >= 0.93 and 30_000 < model["parameters"] < 100_000, model
+
+
+def test_starter_gets_nothing_for_the_model_part(tmp_path):
+    """The starter's train_step is a stub: its training cell fails, no weights are saved, and the
+    model part scores 0 with the reason."""
+    result = grade_notebook(write_variant(STARTER, Case("starter", ()), tmp_path, CHECK_CELL_MARK), mode="submit",
+                            files_from_notebook=True)
+    private = next(t for t in result.tests if t.name == "model_private_score")
+    assert private.score == 0 and private.max_score == 4, describe(result)
+    assert "no model files: hand in model.safetensors" in private.message, private.message
 
 
 def test_solution_notebook_trains_quickly(solution_result):
@@ -68,13 +87,15 @@ def test_solution_notebook_trains_quickly(solution_result):
 
 @pytest.mark.parametrize("case", BUGS, ids=[c.id for c in BUGS])
 def test_bug_is_caught(case: Case, tmp_path: Path, solution_result):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit")
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit",
+                           files_from_notebook=True)
     check_bug(case, result, {t.name for t in solution_result.tests})
 
 
 @pytest.mark.parametrize("case", ALTERNATIVES, ids=[c.id for c in ALTERNATIVES])
 def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit")
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit",
+                           files_from_notebook=True)
     check_alternative(case, result)
 
 

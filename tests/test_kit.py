@@ -26,7 +26,7 @@ import pytest
 from grader.course import datasets
 from grader.course.assignment import list_assignments, load_assignment
 from grader.judge.pipeline import grade_notebook
-from grader.kit.build import kit_files, write_kit
+from grader.kit.build import TRAINING_HELPERS, kit_files, write_kit
 from grader.kit.verify import kit_differences, kit_result
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,7 +75,11 @@ def test_every_shipped_assignment_has_a_kit(kits):
     for aid, files in kits.items():
         assert {"kit.json", "assignment.toml", f"{aid}.ipynb"} <= set(files)
         assert any(n.startswith("tests/public/test_") for n in files), aid
-        assert not [n for n in files if n.startswith("tests/hidden") or n.endswith(".py") and "public" not in n]
+        helpers = {TRAINING_HELPERS} if load_assignment(aid).model is not None else set()  # package code
+        assert not [n for n in files if n.startswith("tests/hidden") or n.endswith(".py") and "public" not in n
+                    and n not in helpers]
+        for name in helpers:
+            assert files[name] == (REPO / "grader" / "worker" / name).read_bytes(), aid
         manifest = json.loads(files["kit.json"])
         assert manifest["assignment"] == aid and len(manifest["course_digest"]) == 64
         assert manifest["grader"]["compatible"].startswith(">=")

@@ -10,13 +10,11 @@ docs/manual-grading.md: `DLGRADE_SCREENSHOTS=docs/img pytest tests/test_manual_b
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from manual_class import ASSIGNMENT, PASSWORD, build_class
+from serve_env import chromium, start_serve, stop_serve
 
 from grader.gradebook.manual import Manual
 
@@ -26,45 +24,21 @@ SEED = 5
 N = 20
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):  # noqa: ANN001, ANN201
     """(base URL, gradebook) of `grade serve` on a fresh 20-student class."""
     url = f"sqlite:///{tmp_path_factory.mktemp('serve') / 'gradebook.db'}"
     gb = build_class(url, n=N)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "serve", "--db", url, "--port", "0",
-                             "--seed", str(SEED)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=ROOT)
-    line = proc.stdout.readline()
-    if not line.startswith("Grading app on http://127.0.0.1:"):
-        proc.kill()
-        pytest.fail(f"grade serve printed {line!r}; stderr: {proc.stderr.read()[-2000:]}")
-    base = line.split()[3].rstrip("/")
+    proc, base = start_serve(url, "--seed", str(SEED))
     yield base, gb
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop_serve(proc)
     gb.dispose()
 
 
 @pytest.fixture(scope="module")
 def browser():  # noqa: ANN201
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed (pip install playwright; never `playwright install`)")
-    exe = os.environ.get("DLGRADE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(exe).exists():
-        _missing("no Chromium at /usr/bin/chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _sign_in(browser, base: str, name: str):  # noqa: ANN001, ANN202

@@ -15,15 +15,9 @@ from postgres_env import pg_database, postgres_server  # noqa: F401
 
 from grader.batch.answers import answers_from_bytes
 from grader.batch.export import export_csv, export_json
+from grader.gradebook.accounts import check_password, hash_password
 from grader.gradebook.api import NewGrading, NewSubmission
-from grader.gradebook.manual import (
-    Manual,
-    ManualError,
-    StaleGrade,
-    check_password,
-    hash_password,
-    seeded_order,
-)
+from grader.gradebook.manual import Manual, ManualError, StaleGrade, seeded_order
 from grader.manual.images import MAX_PIXELS, ImageRefused, reencode_png
 from grader.manual.questions import questions_of
 

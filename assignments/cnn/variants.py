@@ -243,7 +243,7 @@ BUGS = [
         "training_one_epoch",
         (("batch_size, epochs = 64, 10\n", "batch_size, epochs = 64, 1\n"),),
         {ACCURACY: "cnn_model accuracy on held-out digits: 0."},
-        frozenset({TRAIN_DIGITS}),
+        frozenset({TRAIN_DIGITS, "model_private_score"}),  # the saved weights are as undertrained
     ),
 ]
 

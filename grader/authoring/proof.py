@@ -136,6 +136,7 @@ def _grade(assignment: Assignment, case: Case, directory: Path, drop_marker: str
         on_run(case.id)
     path = write_variant(assignment.solution, case, directory, drop_marker)
     try:
-        return grade(read_notebook(path), assignment, notebook_name=path.name, mode="submit", sandbox=sandbox)
+        return grade(read_notebook(path), assignment, notebook_name=path.name, mode="submit", sandbox=sandbox,
+                     files_from_notebook=True)
     except (BadNotebook, BadInput) as e:
         return str(e)

@@ -454,7 +454,8 @@ def _grade(assignment: Assignment, path: Path, clock: _Clock | None, sandbox: st
     try:
         nb = read_notebook(path) if stub is None else mutating_stub(read_notebook(path), mutate=stub)
         return grade(nb, assignment, notebook_name=path.name, mode="submit", sandbox=sandbox,
-                     on_cell=clock.cell if clock else None, on_test=clock.test if clock else None)
+                     on_cell=clock.cell if clock else None, on_test=clock.test if clock else None,
+                     files_from_notebook=True)  # a [model] part scores the files the notebook saved
     except (BadNotebook, BadInput) as e:
         return str(e)
 

@@ -140,7 +140,9 @@ class Batch:
         except RosterError as e:
             raise BatchInputError(str(e)) from None
         try:
-            keep = tuple(n for n in (spec.model.weights, spec.model.predictions) if n) if spec.model else ()
+            keep = tuple(n for n in (spec.model.weights, spec.model.predictions,
+                                     spec.model.proof.checkpoints if spec.model.proof else "") if n) \
+                if spec.model else ()
             self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out,
                                               roster_ids=[r["id"] for r in self.roster], keep=keep)
         except IntakeError as e:
@@ -199,6 +201,8 @@ class Batch:
     def _read_kept(self, p: Picked):  # noqa: ANN202 - yields (KeptFile, bytes | str)
         model, limits = self.spec.model, self.spec.limits
         caps = {model.weights: limits.model_file_mb, model.predictions: -(-limits.predictions_kb // 1024)}
+        if model.proof is not None:
+            caps[model.proof.checkpoints] = model.proof.max_mb
         for f in p.files:
             yield f, f.read(max(1, caps.get(f.name, 1)))  # type: ignore[operator]
 
@@ -223,7 +227,7 @@ class Batch:
         previous = gb.autograde_max(spec.id)
         if previous:
             max_score = previous
-        gb.ensure_assignment(spec.id, spec.title, max_score, spec.late)
+        gb.ensure_assignment(spec.id, spec.title, max_score, spec.late, spec.regrades)
         from grader.batch.answers import answers_from_bytes
         from grader.gradebook.manual import Manual
 
@@ -295,7 +299,8 @@ class Batch:
                     adjust["manual"] = [asdict(f) for f in book.feedback(spec.id, p.student)]
                     adjust["max_score"] = whole_max
                 jobs.append(Job(p.student, p.data, p.content_hash,
-                                {**base, "source_name": p.name, "adjust": adjust, **self._model_files(p)}))
+                                {**base, "source_name": p.name, "adjust": adjust, "student": p.student,
+                                 **self._model_files(p)}))
             by_key = {p.student: p for p in todo}
             if jobs:
                 timeout = cfg.job_timeout or (2 * spec.limits.notebook_seconds + 600)

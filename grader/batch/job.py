@@ -15,7 +15,8 @@ next sandbox worker is already starting (`_Prestart`).
 "", score, comment]], "lateness": {late, seconds, days, penalty}, "manual": [the student's
 grader.gradebook.manual.QuestionFeedback as a dict], "max_score": the whole assignment's points
 with the manual questions}: the gradebook's adjustments, shown on the feedback page with the
-final score), instructor (False), feedback (True).
+final score), instructor (False), feedback (True), student (the id the page's regrade links name,
+when the assignment has `[regrades]`, and from which [model.proof] draws its replayed segments).
 
 Callers: grader.batch.pool, grader.batch.driver, cluster back-ends. Calls the judge.
 """
@@ -212,7 +213,8 @@ def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, 
             result = grade(nb, judge.spec, notebook_name=name, mode=mode,
                            sandbox=options.get("sandbox", "process"), slot=int(options.get("slot", 0)),
                            gpus=options.get("gpus"), jobs=int(options.get("jobs", 1)),
-                           backend=judge.backend, data_dir=judge.data_dir, files=_files(options))
+                           backend=judge.backend, data_dir=judge.data_dir, files=_files(options),
+                           student=str(options.get("student") or ""))
         except BadInput as e:
             return {"status": "invalid", "reason": one_line(str(e).replace(f"{work}/", ""), 500)}
         finally:
@@ -224,7 +226,8 @@ def _run(data: bytes, assignment_id: str, options: dict[str, Any]) -> dict[str, 
 
             page = build_feedback(result, nb, templates=judge.templates,
                                   instructor=bool(options.get("instructor")),
-                                  adjustments=_adjustments(result, options), manual=_manual(options))
+                                  adjustments=_adjustments(result, options), manual=_manual(options),
+                                  regrade_links=_regrade_links(judge.spec, result, options))
             feedback = page.html
             result = page.result_with_errors(result)  # cells the page could not show, in result.json too
         status, reason, tb = "graded", "", ""
@@ -258,6 +261,17 @@ def _adjustments(result: Any, options: dict[str, Any]) -> tuple[str, ...]:
     return tuple(adjustment_lines(result.score, {t.name: t.score for t in result.tests}, overrides,
                                   float(adjust.get("max_score") or result.max_score), lateness,
                                   sum(q.score or 0.0 for q in manual) if manual else None))
+
+
+def _regrade_links(spec: Any, result: Any, options: dict[str, Any]) -> dict[str, str]:
+    """item -> signed regrade link for the student's page (grader.regrades.links); {} when off."""
+    student = options.get("student")
+    if not student or spec.regrades is None or not spec.regrades.enabled:
+        return {}
+    from grader.regrades.links import feedback_links
+
+    questions = [str(q.get("key")) for q in (options.get("adjust") or {}).get("manual") or ()]
+    return feedback_links(spec.regrades, str(student), spec.id, [t.name for t in result.tests], questions)
 
 
 def _manual(options: dict[str, Any]) -> list[Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from grader.gradebook.api import Gradebook
 
@@ -24,14 +25,19 @@ def refresh_feedback(gb: Gradebook, assignment: str, student: str, course: Path 
     return write_text(target.parent, target.name, html)
 
 
-def feedback_page(gb: Gradebook, assignment: str, student: str, course: Path | None = None
-                  ) -> tuple[Path, str] | None:
+def feedback_page(gb: Gradebook, assignment: str, student: str, course: Path | None = None, *,
+                  row: Any = None, sub: Any = None) -> tuple[Path, str] | None:
     """(the recorded feedback path, the page as the gradebook has it now: overrides, lateness,
-    manual grades with their rubric items and comments), or None without a rendered grading."""
-    row = next((r for r in gb.students(assignment) if r.student == student), None)
+    manual grades with their rubric items and comments, regrade links), or None without a rendered grading.
+
+    `row` and `sub` are the student's rows of gb.students and gb.submissions when the caller has
+    them already (a feedback zip renders every student: reading the class again per page is quadratic)."""
+    if row is None:
+        row = next((r for r in gb.students(assignment) if r.student == student), None)
     if row is None or row.grading_id is None:
         return None
-    sub = next((s for s in gb.submissions(assignment) if s.student == student), None)
+    if sub is None:
+        sub = next((s for s in gb.submissions(assignment) if s.student == student), None)
     grading = gb.grading(row.grading_id)
     if sub is None or not sub.feedback_path or not grading["result_json"]:
         return None
@@ -51,5 +57,10 @@ def feedback_page(gb: Gradebook, assignment: str, student: str, course: Path | N
     lines = adjustment_lines(result.score, {t.name: t.score for t in result.tests},
                              [(o.test, o.score, o.comment) for o in row.overrides], row.max_score, lateness,
                              row.manual_score if manual else None)
-    page = build_feedback(result, nb, templates=templates_dir(course), adjustments=lines, manual=manual)
+    from grader.regrades.links import feedback_links
+
+    links = feedback_links(gb.regrade_settings(assignment), student, assignment, [t.name for t in result.tests],
+                           [q.key for q in manual])
+    page = build_feedback(result, nb, templates=templates_dir(course), adjustments=lines, manual=manual,
+                          regrade_links=links)
     return Path(sub.feedback_path), page.html

@@ -39,7 +39,8 @@ def record_submit(db: str | None, spec: Any, student: str, notebook: Path, data:
     questions = course_questions(spec.solution) if spec.solution.is_file() else []
     gb = Gradebook.open(db)
     try:
-        gb.ensure_assignment(spec.id, spec.title, gb.autograde_max(spec.id) or result.max_score, spec.late)
+        gb.ensure_assignment(spec.id, spec.title, gb.autograde_max(spec.id) or result.max_score, spec.late,
+                             spec.regrades)
         Manual(gb.sessions).sync_questions(spec.id, questions)
         tests = tuple(TestOutcome(t.name, t.suite, t.score, t.max_score, t.status, t.message, t.visibility)
                       for t in result.tests)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,4 +110,19 @@ def read_slurm_config(path: Path | None) -> SlurmSettings:
     settings = SlurmSettings(**values)
     if settings.cores < 1 or settings.jobs < 1 or settings.worker_gpus < 0:
         raise ClusterError(f"--cluster-config {path}: cores and jobs must be at least 1, worker_gpus at least 0")
+    if settings.log_directory:
+        check_log_directory(settings.log_directory, f"--cluster-config {path}: cluster.slurm.log_directory")
     return settings
+
+
+_SBATCH_SAFE = re.compile(r"[A-Za-z0-9_./+@=,:-]+")
+
+
+def check_log_directory(folder: str, what: str) -> None:
+    """Refuse a Slurm log folder that an `#SBATCH -e/-o` line cannot carry as written.
+
+    dask-jobqueue writes the folder into the job script unquoted, so a space would split the
+    directive and a quote or `#` would change it."""
+    if not _SBATCH_SAFE.fullmatch(folder):
+        raise ClusterError(f"{what} {folder!r}: a Slurm log folder may hold only letters, digits and _ . / + @ = , : -; "
+                           "choose another --out, or set log_directory in --cluster-config")

@@ -7,6 +7,7 @@
 - lms: gradescope build, prairielearn build, feedback, push canvas (calls grader.lms).
 - report: report, similarity (calls grader.report).
 - serve: serve, graders add|list|remove (calls grader.serve, grader.gradebook.manual).
+- regrades: regrades list|show|resolve (calls grader.gradebook.regrades, grader.batch.refresh).
 
 grader.cli holds the group itself (submit, check, data, assign, validate, list, sandbox) and
 registers these. Each module imports only click at module level and its stage when a command

@@ -127,6 +127,13 @@ def batch(submissions: Path, assignment: str, jobs: int | None, sandbox: str, gp
 
             logs = Path(os.path.abspath(out or default_out(submissions))) / "slurm-logs"
             spec = dataclasses.replace(spec, slurm=dataclasses.replace(spec.slurm, log_directory=str(logs)))
+        if spec.kind == "slurm":
+            from grader.cluster.spec import check_log_directory
+
+            try:
+                check_log_directory(spec.slurm.log_directory, "the Slurm log folder")
+            except ClusterError as e:
+                fail(str(e))
         runner = dask_runner(spec)
     cfg = BatchConfig(submissions=submissions, assignment=assignment, jobs=jobs, sandbox=sandbox, gpus=gpus, db=db,
                       roster=roster, out=out, force=force, students=students, intake=intake, course=course,
@@ -217,7 +224,8 @@ def extension(student: str, assignment: str, until: str, comment: str, db: str |
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) -> None:
-    """Counts per status, who is missing, who has an override, what changed since the last export."""
+    """Counts per status, who is missing, who has an override, open regrade requests, what changed since
+    the last export."""
     from grader.textsafe import one_line
 
     gb = open_gradebook(db)
@@ -237,11 +245,15 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
     when, changes = gb.changes_since_export(assignment, rows)
     incomplete = [r.student for r in rows if r.incomplete]
     questions = list(rows[0].manual) if rows else []
+    from grader.gradebook.regrades import Regrades
+
+    open_regrades = Regrades(gb.sessions).open_count(assignment)
     if as_json:
         click.echo(json.dumps({"assignment": assignment, "counts": counts, "missing": missing,
                                "incomplete": incomplete,
                                "manual": {q: sum(r.manual.get(q) is not None for r in rows) for q in questions},
                                "overrides": {s: dict(o) for s, o in overridden},
+                               "regrades_open": open_regrades,
                                "last_export": when.isoformat() if when else None,
                                "changed_since_export": [c[0] for c in changes]}, indent=2))
         return
@@ -255,6 +267,8 @@ def status(assignment: str, roster: Path | None, db: str | None, as_json: bool) 
         click.echo("manual grading: " + ", ".join(
             f"{q} {sum(r.manual.get(q) is not None for r in rows)}/{submitted}" for q in questions)
             + (f"; {len(incomplete)} incomplete (grade serve)" if incomplete else "; complete"))
+    if open_regrades:
+        click.echo(f"regrade requests: {open_regrades} open (grade serve, or grade regrades list {assignment})")
     if when is None:
         click.echo("never exported")
     elif not changes:

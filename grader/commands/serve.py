@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import secrets
 import sys
+from pathlib import Path
 
 import click
 
-from grader.commands.common import db_option, fail, open_gradebook
+from grader.commands.common import course_option, db_option, fail, open_gradebook
 
 
 @click.command()
@@ -21,14 +22,18 @@ from grader.commands.common import db_option, fail, open_gradebook
               help="Port to listen on (0: any free port).")
 @click.option("--seed", default=1, show_default=True, type=int,
               help="Seed of the answers' pseudo-random order (the same for every grader).")
-def serve(db: str | None, host: str, port: int, seed: int) -> None:
-    """Start the grading app for written and figure questions; prints its address."""
+@course_option
+def serve(db: str | None, host: str, port: int, seed: int, course: Path | None) -> None:
+    """Start the grading app (written and figure questions, regrade requests); prints its address.
+
+    Regrade links are checked with the course secret (GRADER_SECRET or GRADER_SECRET_FILE), as
+    the batch that wrote them had it; without one, regrade requests are off."""
     from werkzeug.serving import make_server
 
     from grader.serve.app import create_app
 
     gb = open_gradebook(db)
-    app = create_app(gb, seed=seed)
+    app = create_app(gb, seed=seed, course=course)
     try:
         server = make_server(host, port, app, threaded=True)
     except OSError as e:
@@ -64,7 +69,8 @@ def graders() -> None:
 @db_option
 def graders_add(name: str, role: str, generate: bool, db: str | None) -> None:
     """Add grader NAME (or set their role and password); asks for the password."""
-    from grader.gradebook.manual import Manual, ManualError
+    from grader.gradebook.accounts import Accounts
+    from grader.gradebook.manual import ManualError
 
     password, shown = "", False
     if not generate:
@@ -77,7 +83,7 @@ def graders_add(name: str, role: str, generate: bool, db: str | None) -> None:
         password, shown = secrets.token_urlsafe(12), True
     gb = open_gradebook(db)
     try:
-        Manual(gb.sessions).add_grader(name, role, password)
+        Accounts(gb.sessions).add_grader(name, role, password)
     except ManualError as e:
         fail(str(e))
     finally:
@@ -89,10 +95,10 @@ def graders_add(name: str, role: str, generate: bool, db: str | None) -> None:
 @db_option
 def graders_list(db: str | None) -> None:
     """List the grading app's accounts."""
-    from grader.gradebook.manual import Manual
+    from grader.gradebook.accounts import Accounts
 
     gb = open_gradebook(db)
-    for name, role, created in Manual(gb.sessions).graders():
+    for name, role, created in Accounts(gb.sessions).graders():
         click.echo(f"{name}\t{role}\t{created:%Y-%m-%d}")
     gb.dispose()
 
@@ -102,11 +108,11 @@ def graders_list(db: str | None) -> None:
 @db_option
 def graders_remove(name: str, db: str | None) -> None:
     """Remove grader NAME (their signed-in sessions stop working)."""
-    from grader.gradebook.manual import Manual
+    from grader.gradebook.accounts import Accounts
 
     gb = open_gradebook(db)
     try:
-        if not Manual(gb.sessions).remove_grader(name):
+        if not Accounts(gb.sessions).remove_grader(name):
             fail(f"no grader {name!r} (see grade graders list)")
     finally:
         gb.dispose()

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from grader.course.proof_settings import ProofSettings, parse_proof
+
 GPU_MODES = ("none", "optional", "required")
 
 #: Folder names that are valid assignment ids (also keeps ids from escaping assignments/).
@@ -98,6 +100,8 @@ class ModelSettings:
     public_fraction: float = 0.3
     #: Whether students may choose their leaderboard pseudonym (notebook metadata dlgrade.pseudonym).
     pseudonyms: bool = True
+    #: `[model.proof]`: replay segments of the student's checkpointed training (None: no proof asked).
+    proof: ProofSettings | None = None
 
     @property
     def higher_is_better(self) -> bool:
@@ -140,6 +144,9 @@ class Assignment:
     #: `[late]`: the late policy of batch grading (grader.gradebook.scoring.LatePolicy).
     late: Any = None
     lms: LmsSettings = field(default_factory=LmsSettings)
+    #: `[regrades]`: until when, and where, students may ask for a regrade
+    #: (grader.regrades.links.RegradeSettings; empty: no regrade links).
+    regrades: Any = None
     #: `[model]`: the trained model part, or None when the assignment takes no model files.
     model: ModelSettings | None = None
     #: The course root holding assignments/, reference/ and templates/; when not given,
@@ -294,7 +301,7 @@ def assignment_id_of(notebook: Mapping[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- validation
 
 _TOP_KEYS = ("id", "title", "reference", "gpu", "forbidden_imports", "by_hand_forbids", "due", "limits", "data",
-             "late", "lms", "model")
+             "late", "lms", "model", "regrades")
 _DATA_KEYS = ("datasets", "files")
 _FILE_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$")
 _LIMIT_FIELDS = {f.name: f for f in fields(Limits)}
@@ -435,7 +442,18 @@ def _model(table: Mapping[str, Any], datasets: tuple[str, ...]) -> ModelSettings
         metric=metric, dataset=dataset, input_shape=tuple(shape),
         batch_size=_positive(table.get("batch_size", d.batch_size), "model.batch_size"),
         cutoffs=cutoffs, points=float(_positive(table.get("points", d.points), "model.points", integer=False)),
-        public_fraction=float(fraction), pseudonyms=pseudonyms)
+        public_fraction=float(fraction), pseudonyms=pseudonyms, proof=_proof(table.get("proof"), weights))
+
+
+def _proof(value: Any, weights: str) -> ProofSettings | None:
+    if value is None:
+        return None
+    if not weights:
+        raise _Bad("[model.proof] replays training: it needs model.weights")
+    try:
+        return parse_proof(_table(value, "model.proof"))
+    except ValueError as e:
+        raise _Bad(str(e)) from None
 
 
 def _cutoffs(value: Any, higher_is_better: bool) -> tuple[tuple[float, float], ...]:
@@ -518,6 +536,15 @@ def _late(table: Mapping[str, Any], due: str) -> Any:
         raise _Bad(str(e)) from None
 
 
+def _regrades(table: Mapping[str, Any]) -> Any:
+    from grader.regrades.links import parse_regrades  # pure; the rules live there
+
+    try:
+        return parse_regrades(table)
+    except ValueError as e:
+        raise _Bad(str(e)) from None
+
+
 def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course: Path) -> Assignment:
     try:
         _check_keys(data, _TOP_KEYS, "")
@@ -555,6 +582,7 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         public_files = _public_files(data_table.get("files", []), root, datasets)
         late = _late(_table(data.get("late", {}), "late"), due)
         lms = _lms(_table(data.get("lms", {}), "lms"))
+        regrades = _regrades(_table(data.get("regrades", {}), "regrades"))
         model = _model(_table(data["model"], "model"), datasets) if "model" in data else None
     except _Bad as e:
         raise AssignmentError(f"{path}: {e}") from None
@@ -574,5 +602,6 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         limits=limits,
         late=late,
         lms=lms,
+        regrades=regrades,
         model=model,
     )

@@ -167,6 +167,7 @@ def build_feedback(
     now: datetime | None = None,
     adjustments: tuple[str, ...] | list[str] = (),
     manual: Any = (),
+    regrade_links: Any = None,
 ) -> FeedbackPage:
     """The feedback page for `result` and the submitted `notebook`.
 
@@ -176,7 +177,8 @@ def build_feedback(
     an "after_due_date" message is shown yet; `adjustments`: lines from the gradebook
     (overrides, lateness, the final score), shown apart from the autograde; `manual`: the
     person-graded questions (grader.gradebook.manual.QuestionFeedback): score, rubric items
-    applied with their comments, the grader's comment.
+    applied with their comments, the grader's comment; `regrade_links`: item (`test:NAME`,
+    `question:KEY`) -> the signed link asking for a regrade of it (grader.regrades.links).
     """
     import jinja2
     from markupsafe import Markup
@@ -210,6 +212,7 @@ def build_feedback(
     for test in result.tests:
         show, reason = _details(test, instructor=instructor, due_over=due_over)
         rows.append(_test_row(test, show_details=show, hidden_reason=reason, cells=cell_ids))
+        rows[-1]["regrade"] = (regrade_links or {}).get(f"test:{test.name}", "")
 
     code = [i for i in infos if i.cell_type == "code"]
     counts: dict[str, int] = {}
@@ -259,7 +262,8 @@ def build_feedback(
                  "score": "not graded yet" if q.score is None else f"{fmt_points(q.score)} / {fmt_points(q.points)}",
                  "applied": [{"points": f"{i.points:+g}", "description": clean_text(i.description, 1000),
                             "comment": clean_text(i.comment, 2000)} for i in q.items],
-                 "comment": clean_text(q.comment, 5000)} for q in manual],
+                 "comment": clean_text(q.comment, 5000),
+                 "regrade": (regrade_links or {}).get(f"question:{getattr(q, 'key', '')}", "")} for q in manual],
         notebook_html=Markup(fragment),  # the only markup trusted: sanitised and checked above
         pygments_css=Markup(_css[0]),
         generated=now.strftime("%Y-%m-%d %H:%M %Z").strip(),

@@ -172,12 +172,16 @@ class Gradebook:
         self.sessions.kw["bind"].dispose()
 
     # -- writes --------------------------------------------------------------------------
-    def ensure_assignment(self, assignment: str, title: str, max_score: float, policy: LatePolicy) -> None:
+    def ensure_assignment(self, assignment: str, title: str, max_score: float, policy: LatePolicy,
+                          regrades: Any = None) -> None:
+        """Add or update an assignment; `regrades`: its grader.regrades.links.RegradeSettings (None: kept)."""
         with self.sessions.begin() as s:
             _insert_missing(s, m.Assignment, id=assignment, title=title, max_score=float(max_score),
-                            late_policy=policy.to_json(), updated_at=m.utcnow())
+                            late_policy=policy.to_json(), regrades="{}", updated_at=m.utcnow())
             row = s.get(m.Assignment, assignment)
             row.title, row.max_score, row.late_policy = title, float(max_score), policy.to_json()
+            if regrades is not None:
+                row.regrades = regrades.to_json()
 
     def ensure_students(self, students: Iterable[dict[str, Any]], roster: bool = False) -> None:
         """Add or update students: dicts with `id` and any of name, email, sis_user_id, sis_login_id, section.
@@ -297,6 +301,14 @@ class Gradebook:
             manual = s.scalar(sa.select(sa.func.coalesce(sa.func.sum(m.QuestionRow.points), 0.0))
                               .where(m.QuestionRow.assignment_id == assignment)) or 0.0
             return row.title, round(row.max_score + manual, 6), LatePolicy.from_json(row.late_policy)
+
+    def regrade_settings(self, assignment: str) -> Any:
+        """The assignment's grader.regrades.links.RegradeSettings as last graded (empty when none)."""
+        from grader.regrades.links import RegradeSettings
+
+        with self.sessions() as s:
+            row = s.get(m.Assignment, assignment)
+            return RegradeSettings.from_json(row.regrades if row is not None else None)
 
     def autograde_max(self, assignment: str) -> float | None:
         """The autograde's points as last stored (without the manual questions), or None."""

@@ -1,4 +1,4 @@
-"""Manual grading in the gradebook: questions and rubrics, answers, rubric grades, accounts, audit.
+"""Manual grading in the gradebook: questions and rubrics, answers, rubric grades, audit.
 
     from grader.gradebook.manual import Manual
     mb = Manual(gb.sessions)
@@ -15,7 +15,7 @@ graders on one answer: the second is refused, nothing is overwritten). Rubric ed
 every grade using the item and are written to the audit log.
 
 Callers: grader.gradebook.api (scores), grader.batch (answers at intake), grader.serve, grader.cli
-(graders), grader.report, grader.lms. Calls grader.manual.questions for the score rule.
+(through grader.gradebook.accounts for graders), grader.report, grader.lms. Calls grader.manual.questions for the score rule.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import hmac
 import json
-import secrets
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -36,9 +34,6 @@ from grader.gradebook import models as m
 from grader.manual.answers import MAX_ANSWER_CHARS
 from grader.manual.questions import Question, question_score
 from grader.textsafe import clean_text
-
-ROLES = ("instructor", "ta")
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
 class ManualError(ValueError):
@@ -128,27 +123,6 @@ class QuestionFeedback:
     score: float | None  # None: not graded yet
     items: tuple[AppliedItem, ...]
     comment: str
-
-
-# --------------------------------------------------------------------------- passwords
-
-def hash_password(password: str) -> str:
-    """scrypt with a random salt, as `scrypt$n$r$p$salt$hash` (hex)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
-
-
-def check_password(password: str, stored: str) -> bool:
-    try:
-        kind, n, r, p, salt, digest = stored.split("$")
-        if kind != "scrypt":
-            return False
-        got = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(digest) // 2)
-    except (ValueError, MemoryError):
-        return False
-    return hmac.compare_digest(got.hex(), digest)
 
 
 def seeded_order(students: Iterable[str], seed: int | str) -> list[str]:
@@ -294,7 +268,7 @@ class Manual:
                     done = s.execute(sa.update(m.ManualGradeRow).where(
                         m.ManualGradeRow.id == row.id, m.ManualGradeRow.version == version).values(
                         version=version + 1, score=score, comment=comment, grader=grader, answer_id=answer_id,
-                        graded_at=now).execution_options(synchronize_session=False)).rowcount
+                        graded_at=now, score_override=None).execution_options(synchronize_session=False)).rowcount
                     if done != 1:
                         raise StaleGrade(f"{row.grader or 'another grader'} saved this answer since you opened "
                                          "it; your change was not saved. Reload to see their grade.")
@@ -403,49 +377,6 @@ class Manual:
                                             g.comment if g else ""))
         return out
 
-    # -- accounts --------------------------------------------------------------------
-    def add_grader(self, name: str, role: str, password: str, actor: str = "cli") -> None:
-        if role not in ROLES:
-            raise ManualError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ManualError(f"grader name {name!r}: use 1-64 letters, digits, '.', '-' or '_'")
-        if len(password) < 8:
-            raise ManualError("the password must have at least 8 characters")
-        with self.sessions.begin() as s:
-            row = s.get(m.GraderRow, name)
-            if row is None:
-                s.add(m.GraderRow(name=name, role=role, password_hash=hash_password(password), created_at=m.utcnow()))
-            else:
-                row.role, row.password_hash = role, hash_password(password)
-            s.add(m.AuditRow(actor=actor, action="grader_set", assignment_id="", at=m.utcnow(),
-                             detail=json.dumps({"name": name, "role": role})))
-
-    def graders(self) -> list[tuple[str, str, dt.datetime]]:
-        with self.sessions() as s:
-            return [(g.name, g.role, g.created_at) for g in s.scalars(sa.select(m.GraderRow)
-                                                                       .order_by(m.GraderRow.name))]
-
-    def remove_grader(self, name: str, actor: str = "cli") -> bool:
-        with self.sessions.begin() as s:
-            gone = s.execute(sa.delete(m.GraderRow).where(m.GraderRow.name == name)).rowcount or 0
-            if gone:
-                s.add(m.AuditRow(actor=actor, action="grader_remove", assignment_id="", at=m.utcnow(),
-                                 detail=json.dumps({"name": name})))
-            return bool(gone)
-
-    def authenticate(self, name: str, password: str) -> str | None:
-        """The grader's role when `password` is theirs, else None (same work for unknown names)."""
-        with self.sessions() as s:
-            row = s.get(m.GraderRow, name)
-        stored = row.password_hash if row else "scrypt$16384$8$1$00$00"
-        ok = check_password(password, stored)
-        return row.role if row is not None and ok else None
-
-    def role(self, name: str) -> str | None:
-        with self.sessions() as s:
-            row = s.get(m.GraderRow, name)
-            return row.role if row else None
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -491,8 +422,9 @@ def _rescore(s: Session, question: m.QuestionRow, item_id: int | None = None) ->
     for gid, iid in s.execute(sa.select(m.ManualGradeItemRow.grade_id, m.ManualGradeItemRow.item_id)
                               .where(m.ManualGradeItemRow.grade_id.in_([r.id for r in rows] or [-1]))):
         applied.setdefault(gid, []).append(points.get(iid, 0.0))
-    for r in rows:
-        r.score = question_score(question.points, applied.get(r.id, []))
+    for r in rows:  # a score an accepted regrade request set stays until the next save
+        r.score = r.score_override if r.score_override is not None else \
+            question_score(question.points, applied.get(r.id, []))
     return len(rows)
 
 

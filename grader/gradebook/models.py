@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -103,6 +104,7 @@ class Assignment(Base):
     title: Mapped[str] = mapped_column(String(256), default="")
     max_score: Mapped[float] = mapped_column(Float, default=0.0)
     late_policy: Mapped[str] = mapped_column(Text, default="{}")  # grader.gradebook.scoring.LatePolicy
+    regrades: Mapped[str] = mapped_column(Text, default="{}")  # grader.regrades.links.RegradeSettings
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -320,6 +322,8 @@ class ManualGradeRow(Base):
     grader: Mapped[str] = mapped_column(String(64), default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     graded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    #: a score set by an accepted regrade request; it replaces the rubric's sum until the next save
+    score_override: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ManualGradeItemRow(Base):
@@ -350,6 +354,29 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     assignment_id: Mapped[str] = mapped_column(String(128), default="")
     detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class RegradeRow(Base):
+    """A student's regrade request on one item (test:NAME or question:KEY), and its resolution.
+
+    At most one request per (student, assignment, item) is open (a partial unique index)."""
+
+    __tablename__ = "regrade_requests"
+    __table_args__ = (Index("ix_regrades_assignment_status", "assignment_id", "status"),
+                      Index("uq_regrade_open", "student_id", "assignment_id", "item", unique=True,
+                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(128))
+    assignment_id: Mapped[str] = mapped_column(String(128))
+    item: Mapped[str] = mapped_column(String(600))
+    reason: Mapped[str] = mapped_column(Text, default="")  # neutralised, at most MAX_REASON_CHARS
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | accepted | rejected | adjusted
+    filed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    resolver: Mapped[str] = mapped_column(String(64), default="")
+    reply: Mapped[str] = mapped_column(Text, default="")
+    old_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    new_score: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 def _guard_text_columns() -> None:

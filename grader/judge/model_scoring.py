@@ -105,12 +105,14 @@ def cutoff_fraction(value: float, cutoffs: tuple[tuple[float, float], ...], high
 
 
 def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Path | str], secret: str,
-                mode: str = "submit", gpu: bool = False) -> tuple[list[TestResult], dict[str, Any]]:
+                mode: str = "submit", gpu: bool = False, student: str = "") -> tuple[list[TestResult], dict[str, Any]]:
     """The model part's TestResults and the result's `extra["model"]` ([] and {} without [model]).
 
     `files`: the files handed in with the notebook, name -> path, or -> a str that says why the
     intake could not keep it. "check" validates the files and loads the weights, scoring nothing
-    on held-out data.
+    on held-out data. With `[model.proof]`, the checkpoints must pass the proof of training
+    (grader.judge.model_proof; `student` picks the replayed segments, the weights' digest when
+    empty), or the private part scores 0.
     """
     settings = assignment.model
     if settings is None:
@@ -142,6 +144,9 @@ def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Pat
                 model = load_model(submission, settings.builder, tensors.tensors, gpu=gpu)
             except SubmissionError as e:
                 raise _Refused(f"{settings.weights} could not be loaded into {settings.builder}(): {e}") from None
+            if settings.proof is not None:
+                _prove(assignment, submission, files, tensors.tensors, secret, mode, student or _digest(weights),
+                       extra)
             if mode == "check":
                 return [_result(PUBLIC_TEST, 0, 0, "passed", f"{settings.weights} loads into "
                                 f"{settings.builder}(): {tensors.elements:,} values; the held-out score "
@@ -163,6 +168,8 @@ def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Pat
                                 f"the {len(labels):,} test ids; scored with grade submit")], extra
     except (BadModelFile, BadPredictions, _Refused) as e:
         return _failed(settings, str(e), "error", extra)
+    except _Unproven as e:
+        return _failed(settings, f"proof of training failed: {e}", "failed", extra)
     scores = {}
     for part, rows in (("public", data.public), ("private", data.private)):
         scores[part] = metric(settings.metric, data.y[rows], labels[rows],
@@ -178,7 +185,8 @@ def score_model(assignment: Assignment, submission: Any, files: Mapping[str, Pat
                 f"{name} {scores['public']:.4f}"),
         _result(PRIVATE_TEST, points, settings.points, _status(points, settings.points),
                 f"private part ({len(data.private)} held-out rows): {name} {scores['private']:.4f}, "
-                f"{fraction:.0%} of the points ({_cutoffs_text(settings)})", visibility="after_due_date"),
+                f"{fraction:.0%} of the points ({_cutoffs_text(settings)})"
+                + (f"; {extra['proof']['message']}" if "proof" in extra else ""), visibility="after_due_date"),
     ], extra
 
 
@@ -196,6 +204,45 @@ def chosen_pseudonym(nb: Mapping[str, Any]) -> str:
 
 class _Refused(Exception):
     pass
+
+
+class _Unproven(Exception):
+    pass
+
+
+def _digest(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _prove(assignment: Assignment, submission: Any, files: Mapping[str, Path | str], weights: dict[str, np.ndarray],
+           secret: str, mode: str, student: str, extra: dict[str, Any]) -> None:
+    """The proof of training; raises _Refused (the file is unusable) or _Unproven (it failed)."""
+    from grader.judge.model_proof import check_trajectory
+    from grader.judge.untrusted_checkpoints import BadCheckpoints, read_checkpoints
+
+    proof = assignment.model.proof
+    path = files.get(proof.checkpoints)
+    if isinstance(path, str):
+        raise _Refused(path)
+    if path is None:
+        raise _Unproven(f"no {proof.checkpoints}: hand in the checkpoints of your training run next to the "
+                        "notebook (dlgrade_training.Checkpoints; docs/models.md)")
+    if mode == "check":  # the file is read, nothing is replayed
+        try:
+            run = read_checkpoints(path, proof.max_mb << 20, proof.keep + 1, weights, proof.checkpoints)
+        except BadCheckpoints as e:
+            raise _Refused(str(e)) from None
+        extra["proof"] = {"checkpoints": len(run.checkpoints), "steps": list(run.steps)}
+        return
+    outcome = check_trajectory(submission, proof, path, weights, secret, assignment.id, student,
+                               assignment.model.builder, assignment.limits.call_seconds)
+    extra["proof"] = {"ok": outcome.ok, "segments": list(outcome.segments), "message": outcome.message[:300]}
+    if not outcome.ok:
+        raise _Unproven(outcome.message)
 
 
 def _forward(model: Any, X: np.ndarray, settings: ModelSettings) -> np.ndarray:

@@ -141,7 +141,8 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
           on_cell: Callable[[CellRun], None] | None = None,
           on_test: Callable[[TestResult], None] | None = None,
           backend: Any = None, data_dir: Path | None = None,
-          files: Mapping[str, Path] | None = None) -> GradingResult:
+          files: Mapping[str, Path] | None = None, files_from_notebook: bool = False,
+          student: str = "") -> GradingResult:
     """Grade a read notebook against its assignment. Never raises for anything the notebook does.
 
     Hooks for a warm batch judge (grader.batch.job), which pays these once per process:
@@ -154,6 +155,9 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     `cpu_isa`: instruction-set settings for the worker (`cpu_isa_env`); None passes the judge's own.
     `files`: the files handed in with the notebook, by their name (the assignment's `[model]`
     weights and predictions; grader.judge.model_scoring reads them, the worker never does).
+    `files_from_notebook`: take the `[model]` files the notebook saved in its own folder instead
+    (authors' checks: `grade validate` and the variant suites grade a solution so).
+    `student`: whose submission (batch intake's id); `[model.proof]` draws its segments from it.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -167,7 +171,8 @@ def grade(nb: dict[str, Any], assignment: Assignment, *, notebook_name: str = "n
     try:
         return _grade(nb, assignment, backend, job_gpus, isa_env, errors, started, notebook_name=notebook_name,
                       mode=mode, sandbox=sandbox, slot=slot, on_cell=on_cell, on_test=on_test,
-                      data_dir=data_dir, files=files or {})
+                      data_dir=data_dir, files=files or {}, files_from_notebook=files_from_notebook,
+                      student=student)
     except Exception as e:  # last resort: see the docstring
         # The whole traceback, for a batch's gradebook (DEBUG: silent unless someone listens).
         logging.getLogger(__name__).debug("grading failed on the judge's side", exc_info=e)
@@ -199,7 +204,8 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
            mode: str, sandbox: str,
            slot: int, on_cell: Callable[[CellRun], None] | None,
            on_test: Callable[[TestResult], None] | None, data_dir: Path | None = None,
-           files: Mapping[str, Path] | None = None) -> GradingResult:
+           files: Mapping[str, Path] | None = None, files_from_notebook: bool = False,
+           student: str = "") -> GradingResult:
     visible = cuda_visible_devices(job_gpus) if job_gpus is not None and sandbox != "docker" else None
     env = isa_env + ((("CUDA_VISIBLE_DEVICES", visible),) if visible is not None else ())
     work = Path(tempfile.mkdtemp(prefix="dlgrade-data-"))
@@ -236,8 +242,10 @@ def _grade(nb: dict[str, Any], assignment: Assignment, backend: Any, job_gpus: G
             if assignment.model is not None:
                 from grader.judge.model_scoring import chosen_pseudonym, score_model
 
+                if files_from_notebook:
+                    files = _saved_files(submission, assignment, work / "files")
                 model_tests, model_extra = score_model(assignment, submission, files or {}, course_secret(),
-                                                       mode, gpu=job_gpus is not None)
+                                                       mode, gpu=job_gpus is not None, student=student)
                 model_extra["pseudonym"] = chosen_pseudonym(nb)
                 for t in model_tests:
                     if on_test is not None:
@@ -286,3 +294,31 @@ def grade_notebook(path: Path, *, mode: str = "submit", assignment: str | None =
     """Read, then grade, the notebook at `path`. Raises BadInput for input it cannot grade."""
     nb, spec = prepare(Path(path), assignment, course)
     return grade(nb, spec, notebook_name=Path(path).name, mode=mode, sandbox=sandbox, **kwargs)
+
+
+def _saved_files(submission: Any, assignment: Assignment, folder: Path) -> dict[str, Path | str]:
+    """The `[model]` files the notebook saved in its own folder, copied to `folder` (each read
+    under its cap; one over it is kept as the reason, as the intake does)."""
+    from grader.judge.remote import SubmissionError, written_file
+
+    settings, limits = assignment.model, assignment.limits
+    caps = {settings.weights: limits.model_file_mb << 20, settings.predictions: limits.predictions_kb * 1024}
+    if settings.proof is not None:
+        caps[settings.proof.checkpoints] = settings.proof.max_mb << 20
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path | str] = {}
+    for name, cap in caps.items():
+        if not name:
+            continue
+        try:
+            data = written_file(submission, name, cap)
+        except SubmissionError:
+            continue
+        if data is None:
+            continue
+        if len(data) > cap:
+            out[name] = f"{name} is larger than the cap ({cap:,} bytes)"
+            continue
+        (folder / name).write_bytes(data)
+        out[name] = folder / name
+    return out

@@ -315,3 +315,46 @@ def predict(model: Handle, X: np.ndarray) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         raise StudentError(f"the model returned a {type_name(value)}, not a tensor")
     return value
+
+
+def written_file(submission: Submission, name: str, cap: int) -> bytes | None:
+    """The bytes of the file `name` that the notebook wrote in its own folder (at most cap + 1 of
+    them, so that a caller sees the cap passed), or None when there is none. For the authors'
+    checks (`grade validate` grades the solution with the model files it saved); submissions
+    hand in their files beside the notebook."""
+    session = submission._session
+    header = {"op": "model", "action": "file", "name": name, "cap": int(cap)}
+    reply, out, gen = _exchange(session, header, [], name)
+    value = _decode(session, reply.get("value"), out, gen, name)
+    if value is None:
+        return None
+    if not isinstance(value, np.ndarray) or value.dtype != np.uint8 or value.ndim != 1:
+        raise StudentError(f"{name}: the worker sent no bytes")
+    return value[:cap + 1].tobytes()
+
+
+def initial_weights(submission: Submission, initial: str) -> dict[str, np.ndarray]:
+    """`initial()` in the worker: the state_dict of the notebook's seeded, untrained model."""
+    return _state(submission, {"op": "model", "action": "initial", "initial": initial}, [], f"{initial}()")
+
+
+def replay(submission: Submission, functions: dict[str, str], model: dict[str, np.ndarray],
+           optim: dict[str, np.ndarray], rng: np.ndarray, start: int, steps: int, seconds: float
+           ) -> dict[str, np.ndarray]:
+    """Replay `steps` training steps in the worker from one checkpoint (the judge's validated
+    copy: `model`, `optim`, `rng`), with the notebook's functions named in `functions` (builder,
+    optimizer, batches, train_step); the weights after them. One call, under `seconds`."""
+    header = {"op": "model", "action": "replay", **functions, "model": list(model), "optim": list(optim),
+              "start": int(start), "steps": int(steps), "seconds": float(seconds)}
+    arrays = [np.ascontiguousarray(a) for a in (*model.values(), *optim.values(), rng)]
+    return _state(submission, header, arrays, f"{functions['train_step']}()")
+
+
+def _state(submission: Submission, header: dict, arrays: list, label: str) -> dict[str, np.ndarray]:
+    session = submission._session
+    reply, out, gen = _exchange(session, header, arrays, label)
+    value = _decode(session, reply.get("value"), out, gen, label)
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, np.ndarray)
+                                              for k, v in value.items()):
+        raise StudentError(f"{label} gave back no state_dict of arrays")
+    return value

@@ -1,7 +1,8 @@
 """`grade kit ASSIGNMENT`: the student's kit, built from the course (judge side).
 
 Only these go in: the starter notebook, tests/public/ (every file but caches), the public
-data (each dataset's training part, the `[data] files`), a reduced assignment.toml and the
+data (each dataset's training part, the `[data] files`), dlgrade_training.py (the student-side
+training helpers, where the assignment takes a model), a reduced assignment.toml and the
 manifest. The builder refuses a public test file that is byte-equal to a hidden one, and a
 starter that still holds solution markers.
 """
@@ -22,6 +23,9 @@ KIT_FORMAT = 1
 MANIFEST = "kit.json"
 #: grader.authoring.assign's markers (not imported: authoring's validate calls grader.kit).
 _SOLUTION_MARKERS = (b"# BEGIN SOLUTION", b"# SOLUTION")
+#: The student-side helpers (grader/worker/dlgrade_training.py: data order, safetensors), in the
+#: kits of assignments that take a trained model; the sandbox has the same file next to the worker.
+TRAINING_HELPERS = "dlgrade_training.py"
 _SKIP = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 #: Fixed zip entry time, so the same kit gives the same bytes.
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
@@ -53,7 +57,36 @@ def kit_toml(spec: Assignment, data_files: list[str]) -> str:
         lines.append(f"{f.name} = {getattr(spec.limits, f.name)!r}")
     lines += ["", "[data]", f"datasets = [{', '.join(_toml_string(d) for d in spec.datasets)}]",
               f"files = [{', '.join(_toml_string(f) for f in data_files)}]", ""]
+    if spec.model is not None:  # public: which files, the builder, the cutoffs (the held-out set stays with the judge)
+        lines += _toml_table("model", spec.model)
     return "\n".join(lines)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def _toml_table(name: str, settings: object) -> list[str]:
+    """`[name]` with every field of the frozen dataclass `settings`; nested ones as `[name.field]`."""
+    lines, nested = [f"[{name}]"], []
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if value is None:
+            continue
+        if hasattr(value, "__dataclass_fields__"):
+            nested.append((f"{name}.{f.name}", value))
+        else:
+            lines.append(f"{f.name} = {_toml_value(value)}")
+    lines.append("")
+    for sub, value in nested:
+        lines += _toml_table(sub, value)
+    return lines
 
 
 def _walk(folder: Path) -> list[Path]:
@@ -74,6 +107,8 @@ def kit_files(spec: Assignment) -> dict[str, bytes]:
     if any(marker in starter for marker in _SOLUTION_MARKERS):
         raise KitError(f"{spec.starter} still holds solution markers; run `grade assign` on the solution")
     files: dict[str, bytes] = {f"{spec.id}.ipynb": starter}
+    if spec.model is not None:  # the student-side training helpers the notebook imports (docs/models.md)
+        files[TRAINING_HELPERS] = (Path(__file__).resolve().parents[1] / "worker" / TRAINING_HELPERS).read_bytes()
     hidden = {p.read_bytes() for p in _walk(spec.hidden_tests)}
     for path in _walk(spec.public_tests):
         data = path.read_bytes()

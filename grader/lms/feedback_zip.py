@@ -72,7 +72,7 @@ def build(gb: Any, assignment: str, out: Path, target: str) -> tuple[Path, int, 
     if target not in TARGETS:
         raise LmsError(f"--for must be one of {', '.join(TARGETS)}")
     rows = gb.students(assignment)
-    people = {r.student: r.name for r in rows}
+    by_student = {r.student: r for r in rows}
     subs = gb.submissions(assignment)
     if not subs:
         raise LmsError(f"the gradebook has no submissions for '{assignment}' (run grade batch first)")
@@ -88,15 +88,15 @@ def build(gb: Any, assignment: str, out: Path, target: str) -> tuple[Path, int, 
             who = one_line(sub.student, 60)
             page = _read_page(sub.feedback_path) if sub.feedback_path else None
             if page is not None and has_manual:  # the manual grades as they are now, rubric items and comments
-                made = feedback_page(gb, assignment, sub.student)
+                made = feedback_page(gb, assignment, sub.student, row=by_student.get(sub.student), sub=sub)
                 page = made[1].encode("utf-8") if made else page
             if page is None and sub.status in ("invalid", "error"):
-                reason = next((r.reason for r in rows if r.student == sub.student), "")
+                reason = by_student[sub.student].reason if sub.student in by_student else ""
                 page = not_graded_page(assignment, sub.status, reason)
             if page is None:
                 notes.append(f"{who}: no feedback page ({sub.status or 'not graded'})")
                 continue
-            name = entry_name(target, sub.student, sub.source_name, people.get(sub.student, ""))
+            name = entry_name(target, sub.student, sub.source_name, by_student[sub.student].name if sub.student in by_student else "")
             if name in names or name.startswith("/") or ".." in name.split("/"):
                 notes.append(f"{who}: left out: the name {one_line(name, 80)!r} is not usable")
                 continue

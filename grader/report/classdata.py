@@ -19,6 +19,8 @@ from grader.textsafe import clean_text, one_line
 
 #: Students listed per failure cluster.
 CLUSTER_EXAMPLES = 5
+#: Items listed under the most regrade requests.
+DISPUTED = 10
 #: Slowest submissions listed.
 SLOWEST = 10
 #: Characters of a message kept for its template and its example.
@@ -163,6 +165,8 @@ class ClassReport:
     feedback: dict[str, str] = field(default_factory=dict)  # student -> feedback page path
     misconceptions: tuple[Diagnosed, ...] = ()  # most students first
     manual: tuple[ManualStats, ...] = ()  # the written and figure questions, in notebook order
+    #: The items with the most regrade requests: (item, requests, of them accepted or adjusted)
+    disputed: tuple[tuple[str, int, int], ...] = ()
     #: An assignment with [model]: its leaderboard (grader.report.leaderboard.to_json), else None.
     leaderboard: dict[str, Any] | None = None
 
@@ -277,11 +281,18 @@ def build_report(gb: Gradebook, assignment: str, now: dt.datetime | None = None)
         tests=tuple(tests), durations=tuple(d for _, d in durations), slowest=tuple(durations[:SLOWEST]),
         errors=tuple(errors), invalid=tuple(invalid),
         accuracy=tuple(Accuracy(name, tuple(v), thresholds.get(name)) for name, v in sorted(accuracy.items())),
-        feedback={k: v for k, v in feedback.items() if v}, manual=manual,
+        feedback={k: v for k, v in feedback.items() if v}, manual=manual, disputed=_disputed(gb, assignment),
         misconceptions=tuple(sorted((Diagnosed(name, title, len(who), tuple(sorted(who)))
                                      for name, (title, who) in diagnosed.items()),
                                     key=lambda d: (-d.count, d.name))),
     )
+
+
+def _disputed(gb: Gradebook, assignment: str) -> tuple[tuple[str, int, int], ...]:
+    from grader.gradebook.regrades import Regrades
+
+    return tuple((one_line(item, 300), n, changed) for item, n, changed in
+                 Regrades(gb.sessions).most_disputed(assignment, DISPUTED))
 
 
 def _manual_stats(gb: Gradebook, assignment: str, rows: list[Any]) -> tuple[ManualStats, ...]:

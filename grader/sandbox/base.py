@@ -21,7 +21,8 @@ from grader.course.assignment import Limits
 if TYPE_CHECKING:
     from grader.sandbox.environment import SandboxEnvironment
 
-WORKER_FILES = ("untrusted_worker.py", "wire.py")
+#: The worker's own files, and the student-side training helpers a notebook may import (docs/models.md).
+WORKER_FILES = ("untrusted_worker.py", "wire.py", "dlgrade_training.py")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 

@@ -5,7 +5,8 @@ from the app itself, no inline script, no framing); templates autoescape everyth
 form carries the session's CSRF token, checked on every POST; sessions are signed cookies
 (HttpOnly, SameSite=Strict) naming a grader account that must still exist; figures are the
 PNGs the intake re-encoded, served as image/png with nosniff. Unknown questions, stale forms
-and forged links get an error page saying what to do; nothing is written for them.
+and forged links get an error page saying what to do; nothing is written for them. Regrade requests
+(a student's page behind a signed link, the staff queue, the audit log) are in grader.serve.regrades.
 """
 
 from __future__ import annotations
@@ -15,33 +16,26 @@ import hmac
 import os
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
+from grader.gradebook.accounts import Accounts
 from grader.gradebook.api import Gradebook
 from grader.gradebook.manual import Manual, ManualError, StaleGrade
-
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+from grader.serve.guard import CSP, PUBLIC_ENDPOINTS, AppError, check_csrf
 
 
-class AppError(Exception):
-    """A request the app refuses with a page: status, title and what to do."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.title, self.message = status, title, message
-
-
-def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -> Flask:
-    """The app on gradebook `gb`; `seed` fixes the answers' order for every grader."""
+def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None, course: Path | None = None) -> Flask:
+    """The app on gradebook `gb`; `seed` fixes the answers' order for every grader; `course`: where the
+    feedback pages' templates are (for pages written again after a regrade request is resolved)."""
     app = Flask(__name__)
     app.config.update(SECRET_KEY=secret_key or os.environ.get("DLGRADE_SERVE_SECRET") or secrets.token_hex(32),
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12), MAX_CONTENT_LENGTH=256 * 1024)
-    manual = Manual(gb.sessions)
+    manual, accounts = Manual(gb.sessions), Accounts(gb.sessions)
     app.extensions["dlgrade"] = {"gb": gb, "manual": manual, "seed": seed}
 
     @app.before_request
@@ -50,19 +44,19 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -
         g.grader = g.role = None
         name = session.get("grader")
         if name:
-            role = manual.role(name)
+            role = accounts.role(name)
             if role is None:  # the account was removed
                 session.clear()
             else:
                 g.grader, g.role = name, role
-        if request.endpoint in ("login", "static"):
-            return None
+        if request.endpoint in ("login", "static", *PUBLIC_ENDPOINTS):
+            return None  # the login form and a student's regrade page check their CSRF token themselves
         if g.grader is None:
             if request.method == "GET":
                 return redirect(url_for("login", next=request.path))
             raise AppError(401, "Not signed in", "Sign in first; nothing was saved.")
         if request.method == "POST":
-            _check_csrf()
+            check_csrf()
         return None
 
     @app.after_request
@@ -100,9 +94,9 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -
     def login() -> Any:
         error = ""
         if request.method == "POST":
-            _check_csrf()
+            check_csrf()
             name, password = request.form.get("name", ""), request.form.get("password", "")
-            role = manual.authenticate(name, password)
+            role = accounts.authenticate(name, password)
             if role is None:
                 error = "Unknown name or wrong password."
             else:
@@ -130,7 +124,10 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -
                 questions.append((q, sum(e.graded for e in order), len(order)))
             if questions:
                 listing.append((aid, questions))
-        return render_template("index.html", listing=listing)
+        from grader.gradebook.regrades import Regrades
+
+        return render_template("index.html", listing=listing,
+                               open_regrades=len(Regrades(gb.sessions).requests(status="open")))
 
     # -- grading ---------------------------------------------------------------------
     def _at(aid: str, key: str, pos: int) -> tuple[Any, list[Any], Any]:
@@ -214,6 +211,9 @@ def create_app(gb: Gradebook, *, seed: int = 1, secret_key: str | None = None) -
         return render_template("rubric.html", aid=aid, q=q, usage=usage, message=message,
                                audit=[a for a in manual.audit(aid) if a["detail"].get("question") == key][-20:])
 
+    from grader.serve import regrades
+
+    regrades.register(app, gb, course)
     return app
 
 
@@ -226,12 +226,3 @@ def _csrf_token() -> str:
     if not token:
         token = session["csrf"] = secrets.token_urlsafe(32)
     return token
-
-
-def _check_csrf() -> None:
-    sent = request.form.get("csrf_token", "")
-    want = session.get("csrf", "")
-    if not sent or not want or not hmac.compare_digest(sent.encode(), want.encode()):
-        raise AppError(400, "Refused: missing or stale security token",
-                       "This form was not sent by this app's current page (its CSRF token is missing or "
-                       "stale). Nothing was saved. Reload the page and try again.")
