@@ -68,6 +68,8 @@ def test_solution_weights_get_the_model_part(solution_result):
     model = solution_result.extra["model"]
     assert model["source"] == "model.safetensors" and model["points"] == model["max_points"] == 4, model
     assert model["private"] >= 0.93 and 30_000 < model["parameters"] < 100_000, model
+    assert model["proof"]["ok"] and len(model["proof"]["segments"]) == 2, model["proof"]  # its checkpoints replay
+    assert all(d["ratio"] <= 0.005 for d in model["proof"]["segments"]), model["proof"]
 
 
 def test_starter_gets_nothing_for_the_model_part(tmp_path):

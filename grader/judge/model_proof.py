@@ -91,7 +91,7 @@ def check_trajectory(submission: Any, proof: ProofSettings, path: Path | str, we
     except SubmissionError as e:
         return ProofOutcome(False, f"{proof.initial}() could not build the initial model: {_short(e)}")
     first = run.checkpoints[0]
-    if set(start) != set(first.model) or any(start[k].shape != first.model[k].shape for k in start):
+    if not _same_layout(start, first.model):
         return ProofOutcome(False, f"{proof.initial}()'s model has other weights than the checkpoints")
     gap = distance(first.model, start)
     if gap > SAME_MODEL * max(distance(start, {k: np.zeros_like(v) for k, v in start.items()}), 1e-12):
@@ -123,7 +123,7 @@ def _replay_segments(submission: Any, proof: ProofSettings, run: Trajectory, sec
         except SubmissionError as e:
             return ProofOutcome(False, f"{what}: the replay raised {_short(e)}", tuple(done))
         seconds = time.monotonic() - began
-        if set(result) != set(b.model) or any(np.shape(result[k]) != b.model[k].shape for k in b.model):
+        if not _same_layout(result, b.model):
             return ProofOutcome(False, f"{what}: the replayed model has other weights than the checkpoints",
                                 tuple(done))
         moved = distance(b.model, a.model)
@@ -139,6 +139,13 @@ def _replay_segments(submission: Any, proof: ProofSettings, run: Trajectory, sec
     worst = max(d["ratio"] for d in done) if done else 0.0
     return ProofOutcome(True, f"proof of training: {len(done)} segment(s) replayed, largest distance ratio "
                               f"{worst:.3g} (tolerance {proof.factor:g})", tuple(done))
+
+
+def _same_layout(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    """The same names and shapes (a scalar, such as BatchNorm's num_batches_tracked, is stored as
+    shape (1,) in safetensors and comes back from the worker as shape ())."""
+    return set(a) == set(b) and all(
+        np.shape(a[k]) == np.shape(b[k]) or np.size(a[k]) == np.size(b[k]) == 1 for k in a)
 
 
 def _short(e: Exception) -> str:
