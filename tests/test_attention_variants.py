@@ -42,7 +42,7 @@ ALTERNATIVE_RUNS = CATALOGUE.module.ALTERNATIVE_RUNS
 @pytest.fixture(scope="module")
 def solution_result(tmp_path_factory):
     path = write_variant(SOLUTION, Case("solution", ()), tmp_path_factory.mktemp("solution"), CHECK_CELL_MARK)
-    return grade_notebook(path, mode="submit")
+    return grade_notebook(path, mode="submit", files_from_notebook=True)
 
 
 def test_solution_scores_full_marks(solution_result):
@@ -61,13 +61,13 @@ def test_starter_scores_zero_on_hidden_tests():
 
 @pytest.mark.parametrize("case", BUG_RUNS, ids=[c.id for c in BUG_RUNS])
 def test_bug_is_caught(case: Case, tmp_path: Path, solution_result):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit")
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit", files_from_notebook=True)
     check_bug(case, result, {t.name for t in solution_result.tests})
 
 
 @pytest.mark.parametrize("case", ALTERNATIVE_RUNS, ids=[c.id for c in ALTERNATIVE_RUNS])
 def test_correct_alternative_scores_full_marks(case: Case, tmp_path: Path):
-    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit")
+    result = grade_notebook(write_variant(SOLUTION, case, tmp_path, CHECK_CELL_MARK), mode="submit", files_from_notebook=True)
     check_alternative(case, result)
     assert all(c.status == "ok" for c in result.cells), f"{case.id}\n{describe(result)}"
 

@@ -20,7 +20,8 @@ skip_module_without_docker()
 
 @pytest.mark.parametrize("assignment", list_assignments(), ids=lambda a: a.id)
 def test_solution_gets_full_marks_under_docker(assignment):
-    result = grade(read_notebook(assignment.solution), assignment, sandbox="docker")
+    # [model] assignments: the model part scores the files the solution saved, as grade validate does
+    result = grade(read_notebook(assignment.solution), assignment, sandbox="docker", files_from_notebook=True)
     graded = [t for t in result.tests if t.status != "skipped"]
     assert graded and result.score == result.max_score, [
         (t.name, t.status, t.message) for t in result.tests if t.status not in ("passed", "skipped")]

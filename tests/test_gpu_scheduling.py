@@ -164,3 +164,14 @@ def test_process_backend_checks_the_host_for_gpus(monkeypatch):
         gpu_plan(needs, "all", "process")
     monkeypatch.setattr(judge, "host_gpu_count", lambda: 2)
     assert gpu_plan(needs, "all", "process", slot=1, jobs=2) == (GpuRequest(device_ids=("1",)), [])
+
+
+@pytest.mark.parametrize("aid", ["finetune", "attention"])
+def test_the_fine_tuning_assignments_use_a_gpu_when_given(aid):
+    """gpu = "optional" (their model part, docs/models.md): the GPUs given, else the CPU with a note."""
+    a = load_assignment(aid)
+    assert a.gpu == "optional" and a.model is not None
+    assert gpu_plan(a, "1", "docker") == (parse_gpus("1"), [])
+    assert gpu_plan(a, "0,1", "docker", slot=1, jobs=2) == (GpuRequest(device_ids=("1",)), [])
+    job, notes = gpu_plan(a, None, "process")
+    assert job is None and "ran on the CPU" in notes[0]

@@ -59,12 +59,12 @@ def test_validate_passes_for_the_shipped_course(tmp_path: Path) -> None:
     expected = {"backprop": ("solution 45/45; starter 0/45", "tests: 5 public, 36 hidden"),
                 "cnn": ("solution 35/35; starter 0/35", "tests: 5 public, 22 hidden"),  # 4: the model part
                 "regularization": ("solution 44/44; starter 0/44", "tests: 5 public, 29 hidden"),
-                "attention": ("solution 63/63; starter 1/63", "tests: 9 public, 38 hidden"),
+                "attention": ("solution 73/73; starter 1/73", "tests: 9 public, 38 hidden"),
                 "optim": ("solution 43/43; starter 0/43", "tests: 5 public, 30 hidden"),
                 "rnn": ("solution 43/43; starter 0/43", "tests: 5 public, 23 hidden"),
                 # finetune's torchvision test skips itself (0 points) where torchvision is missing
-                "finetune": (("solution 27/27; starter 1/27" if importlib.util.find_spec("torchvision")
-                              else "solution 26/26; starter 1/26"), "tests: 3 public, 18 hidden")}
+                "finetune": (("solution 37/37; starter 1/37" if importlib.util.find_spec("torchvision")
+                              else "solution 36/36; starter 1/36"), "tests: 3 public, 18 hidden")}
     assert set(expected) <= set(lines), result.stdout
     assert all(": ok; " in line for line in lines.values()), result.stdout
     for name, (scores, counts) in expected.items():
