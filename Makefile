@@ -28,8 +28,12 @@ demo: venv
 	$(VENV)/bin/grade graders add demo --role instructor --generate --db sqlite:///demo-out/gradebook.db
 	@echo "Grade the written answers: $(VENV)/bin/grade serve --db sqlite:///demo-out/gradebook.db, open http://127.0.0.1:8765/ and sign in as demo with the password above (docs/manual-grading.md)"
 
+# Two pytest-xdist workers (CI has 2 cores; most tests wait on subprocesses, Docker, kernels, a
+# browser). tests/conftest.py keeps each module on one worker and hands out the slow ones first.
+# TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: venv
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 bench: venv
 	$(VENV)/bin/python bench/check_speed.py

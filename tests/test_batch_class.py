@@ -1,8 +1,10 @@
 """A class of 60 generated backprop submissions graded with `grade batch -j 2`, as a Canvas zip with
-Canvas's roster and as a plain folder: one row per student, the grade each kind must get, scores
-equal to standalone `grade submit`, hostile neighbours changing nothing, and a rerun grading nothing.
+Canvas's roster, and a sample of it (every kind: correct, bug, hostile, malformed) as a plain
+folder: one row per student, the grade each kind must get, scores equal to standalone `grade
+submit`, hostile neighbours changing nothing, and a rerun grading nothing.
 
-Slow by nature (the class is graded twice, once per intake); everything else reads those two runs.
+Slow by nature (the class is graded once, the sample again through the other intake); everything
+else reads those two runs.
 """
 
 from __future__ import annotations
@@ -55,10 +57,21 @@ def canvas(klass):  # noqa: ANN001, ANN201
     return summary, export, out, f"sqlite:///{work / 'canvas.db'}", zpath, roster
 
 
+#: One student or more of each kind and outcome: graded again through the folder intake and alone
+#: with grade submit (the intake and the standalone command read the same notebooks; the whole
+#: class once, through Canvas, is enough for the grade of every kind).
+SAMPLE = ("solution", "affine_backward_missing_db", "relu_backward_ignores_mask", "fork_bomb", "print_flood",
+          "os_exit", "stubborn_loop", "monkeypatch_numpy", "not_json", "other_assignment", "nbformat_3")
+
+
+def _sample(students):  # noqa: ANN001, ANN202
+    return [s for s in students if s.label in SAMPLE]
+
+
 @pytest.fixture(scope="module")
 def folder(klass):  # noqa: ANN001, ANN201
     work, students = klass
-    return _run_batch(work, write_folder(work / "plain", students), "plain")
+    return _run_batch(work, write_folder(work / "plain", _sample(students)), "plain")
 
 
 def _check_grades(students, export: dict, maxima: dict, with_roster: bool) -> None:  # noqa: ANN001
@@ -150,6 +163,8 @@ def test_canvas_gradebook_csv_of_the_class_matches_the_gradebook(klass, canvas):
 
 def test_plain_folder_gives_the_same_grades(klass, canvas, folder, test_maxima):  # noqa: ANN001
     work, students = klass
+    students = _sample(students)
+    assert {s.kind for s in students} == {"correct", "bug", "hostile", "malformed"}
     summary, export, out = folder
     assert summary["intake"] == "folder" and summary["graded"] + summary["invalid"] == len(students)
     _check_grades(students, export, test_maxima, with_roster=False)
@@ -158,14 +173,10 @@ def test_plain_folder_gives_the_same_grades(klass, canvas, folder, test_maxima):
         assert (row["status"], row["score"], row["tests"]) == by_canvas[row["student"]], row["student"]
 
 
-SAMPLE = ("solution", "affine_backward_missing_db", "relu_backward_ignores_mask", "fork_bomb", "print_flood",
-          "os_exit", "stubborn_loop", "monkeypatch_numpy", "not_json", "other_assignment", "nbformat_3")
-
-
 def test_a_sample_scores_as_standalone_grade_submit(klass, canvas):  # noqa: ANN001
     work, students = klass
     rows = {s["student"]: s for s in canvas[1]["students"]}
-    sample = [s for s in students if s.label in SAMPLE]
+    sample = _sample(students)
     assert len(sample) >= 8
     alone = work / "alone"
     alone.mkdir(exist_ok=True)

@@ -20,7 +20,8 @@ from cli_run import grade
 from test_cluster import LIMITS, _export, _scores
 
 HERE = Path(__file__).resolve().parent
-pytestmark = pytest.mark.slow
+# One Slurm per machine (tests/services/slurm-up.sh): every test that starts it is in this xdist group.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 
 def _unavailable(reason: str) -> None:

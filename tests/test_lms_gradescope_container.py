@@ -17,7 +17,9 @@ from pathlib import Path
 import lms_containers as lc
 import pytest
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+# lms_containers: one image tag, one offline wheelhouse and a check that no container with its
+# label is left, all machine-wide: the LMS container modules share an xdist group (one worker).
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("lms-containers")]
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKPROP = ROOT / "assignments" / "backprop"

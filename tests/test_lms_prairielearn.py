@@ -17,6 +17,10 @@ import lms_containers as lc
 import pytest
 from cli_run import grade
 
+# Shares lms_containers' image, wheelhouse and leftover-container check with
+# test_lms_gradescope_container.py: the same xdist group, so one worker runs both.
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("lms-containers")]
+
 ROOT = Path(__file__).resolve().parent.parent
 BACKPROP = ROOT / "assignments" / "backprop"
 IMAGE = "dlgrade-lms-prairielearn:test"
