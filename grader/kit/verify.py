@@ -126,7 +126,7 @@ def grade_with_kit(notebook: Path, assignment: Assignment, kit: Assignment, *, m
     they do can change the course's result. Where a verdict differs, it may depend on what ran
     before it (student code drawing from NumPy's global generator): the notebook is then graded
     from the kit alone, on a fresh execution, as a student's `grade check --kit` does, and that
-    is compared (`fresh`). A difference left means the kit would tell a student something the
+    is compared with the course's `grade check` on another fresh execution (`fresh`). A difference left means the kit would tell a student something the
     judge would not (e.g. a wrong recorded value in the kit's tests). `grading`: more options of
     the course's grading (`pipeline.grade`, e.g. files_from_notebook).
     """
@@ -158,5 +158,8 @@ def grade_with_kit(notebook: Path, assignment: Assignment, kit: Assignment, *, m
         return CourseAndKit(result, tuple(ran), (), round(seconds[0], 3))
     start = time.perf_counter()
     alone = grade(nb, kit, notebook_name=Path(notebook).name, mode="check", sandbox=sandbox)
-    return CourseAndKit(result, alone.tests, tuple(verdict_differences(result.tests, alone.tests)),
+    # the judge's own `grade check` on a fresh execution too: in submit mode the hidden tests' calls
+    # into the student's code come between the public ones and move NumPy's global generator
+    course = grade(nb, assignment, notebook_name=Path(notebook).name, mode="check", sandbox=sandbox, **grading)
+    return CourseAndKit(result, alone.tests, tuple(verdict_differences(course.tests, alone.tests)),
                         round(seconds[0] + time.perf_counter() - start, 3), fresh=True)
