@@ -18,7 +18,6 @@ keys are errors, so that a typo cannot silently fall back to a default.
 from __future__ import annotations
 
 import datetime as _dt
-import difflib
 import math
 import os
 import re
@@ -28,7 +27,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from grader.course.proof_settings import ProofSettings, parse_proof
+from grader.course.model_settings import MODEL_METRICS, ModelSettings, parse_model  # noqa: F401  (re-exported)
+from grader.course.toml_checks import Bad as _Bad
+from grader.course.toml_checks import check_keys as _check_keys
+from grader.course.toml_checks import string as _string
+from grader.course.toml_checks import string_list as _string_list
+from grader.course.toml_checks import table as _table
 
 GPU_MODES = ("none", "optional", "required")
 
@@ -73,42 +77,6 @@ class Limits:
 
 #: Metrics of `[model]`: what the judge computes from the predictions and the labels it keeps.
 #: accuracy and macro_f1 grow with quality, loss (cross-entropy of the model's logits) shrinks.
-MODEL_METRICS = ("accuracy", "macro_f1", "loss")
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """`[model]` in assignment.toml: a trained model (weights and/or predictions) scored on held-out
-    data the judge keeps, with grade cutoffs (docs/models.md). Absent: the assignment takes no model."""
-
-    #: The weights file a submission carries next to its notebook ("" = none): safetensors only.
-    weights: str = ""
-    #: The predictions file ("" = none): CSV `id,label` over the test inputs of `grade data`.
-    predictions: str = ""
-    builder: str = "build_model"  # notebook function returning the untrained torch.nn.Module for the weights
-    max_parameters: int = 1_000_000  # the most values the weights file may hold (parameters and buffers)
-    metric: str = "accuracy"  # accuracy | macro_f1 | loss (needs weights: it reads the logits)
-    dataset: str = ""  # the held-out set: a name of [data] datasets
-    input_shape: tuple[int, ...] = ()  # one input as the model takes it, e.g. [1, 8, 8]; () = as stored
-    batch_size: int = 128  # held-out inputs per call into the model (each call under call_seconds)
-    #: (metric value, fraction of `points`) pairs, in order of growing quality; linear between
-    #: them, the first fraction below the first value and the last one above the last.
-    cutoffs: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
-    points: float = 10.0  # what the model part is worth
-    #: The share of the held-out rows in the public part (its score is shown before the due
-    #: date); the rest is private and decides the grade. Which rows: fixed by the course secret.
-    public_fraction: float = 0.3
-    #: Whether students may choose their leaderboard pseudonym (notebook metadata dlgrade.pseudonym).
-    pseudonyms: bool = True
-    #: `[model.proof]`: replay segments of the student's checkpointed training (None: no proof asked).
-    proof: ProofSettings | None = None
-
-    @property
-    def higher_is_better(self) -> bool:
-        """Whether a larger metric value is a better model."""
-        return self.metric != "loss"
-
-
 #: Gradescope's test visibilities (results.json `visibility`).
 GRADESCOPE_VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 
@@ -308,55 +276,6 @@ _LIMIT_FIELDS = {f.name: f for f in fields(Limits)}
 _SECONDS = ("cell_seconds", "notebook_seconds", "call_seconds", "tests_seconds", "total_seconds")
 
 
-class _Bad(Exception):
-    pass
-
-
-def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
-    for key in table:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f" (allowed: {', '.join(allowed)})"
-            raise _Bad(f"unknown key '{prefix}{key}'{hint}")
-
-
-def _string(value: Any, key: str) -> str:
-    if not isinstance(value, str):
-        raise _Bad(f"{key} must be a string, not {_type(value)}")
-    return value
-
-
-def _string_list(value: Any, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise _Bad(f"{key} must be a list of strings, not {_type(value)}")
-    out = []
-    for item in value:
-        if not isinstance(item, str):
-            raise _Bad(f"{key} must be a list of strings; found {_type(item)} {item!r}")
-        if not pattern.match(item):
-            raise _Bad(f"{key}: {item!r} is not {what}")
-        if item not in out:
-            out.append(item)
-    return tuple(out)
-
-
-def _type(value: Any) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
-
-
-def _table(value: Any, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise _Bad(f"{key} must be a table ([{key}]), not {_type(value)}")
-    return value
-
-
 def _limits(table: Mapping[str, Any]) -> Limits:
     _check_keys(table, tuple(_LIMIT_FIELDS), "limits.")
     values: dict[str, Any] = {}
@@ -388,96 +307,7 @@ def _lms(table: Mapping[str, Any]) -> LmsSettings:
     return LmsSettings(canvas_assignment_id=canvas, gradescope_hidden_visibility=hidden)
 
 
-_MODEL_FILE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 
-
-def _positive(value: Any, key: str, integer: bool = True) -> Any:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0 or not math.isfinite(value):
-        raise _Bad(f"{key} must be a positive {'integer' if integer else 'number'}, not {value!r}")
-    return value
-
-
-def _model(table: Mapping[str, Any], datasets: tuple[str, ...]) -> ModelSettings:
-    """`[model]`: see ModelSettings and docs/models.md."""
-    _check_keys(table, tuple(f.name for f in fields(ModelSettings)), "model.")
-    d = ModelSettings()
-    weights = _string(table.get("weights", d.weights), "model.weights")
-    predictions = _string(table.get("predictions", d.predictions), "model.predictions")
-    if not weights and not predictions:
-        raise _Bad("[model] needs weights = \"model.safetensors\" and/or predictions = \"predictions.csv\"")
-    for key, name in (("weights", weights), ("predictions", predictions)):
-        if name and not _MODEL_FILE_RE.match(name):
-            raise _Bad(f"model.{key} must be a plain file name, not {name!r}")
-    if weights and not weights.endswith(".safetensors"):
-        raise _Bad(f"model.weights must end in .safetensors (pickle-based formats are never loaded), not {weights!r}")
-    if predictions and not predictions.endswith(".csv"):
-        raise _Bad(f"model.predictions must end in .csv, not {predictions!r}")
-    builder = _string(table.get("builder", d.builder), "model.builder")
-    if not _MODULE_RE.match(builder):
-        raise _Bad(f"model.builder must be a function name, not {builder!r}")
-    metric = _string(table.get("metric", d.metric), "model.metric")
-    if metric not in MODEL_METRICS:
-        raise _Bad(f"model.metric must be one of {', '.join(MODEL_METRICS)}, not {metric!r}")
-    if metric == "loss" and not weights:
-        raise _Bad("model.metric = \"loss\" reads the model's logits: it needs model.weights")
-    dataset = _string(table.get("dataset", d.dataset), "model.dataset")
-    if dataset not in datasets:
-        raise _Bad(f"model.dataset must be one of [data] datasets ({', '.join(datasets) or 'none declared'}), "
-                   f"not {dataset!r}")
-    shape = table.get("input_shape", [])
-    if not isinstance(shape, list) or len(shape) > 8 or not all(
-            type(n) is int and n > 0 for n in shape):
-        raise _Bad(f"model.input_shape must be a list of positive integers, not {shape!r}")
-    cutoffs = _cutoffs(table.get("cutoffs", [list(c) for c in d.cutoffs]), metric != "loss")
-    fraction = table.get("public_fraction", d.public_fraction)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        raise _Bad(f"model.public_fraction must be a number between 0 and 1 (exclusive), not {fraction!r}")
-    pseudonyms = table.get("pseudonyms", d.pseudonyms)
-    if not isinstance(pseudonyms, bool):
-        raise _Bad(f"model.pseudonyms must be true or false, not {pseudonyms!r}")
-    return ModelSettings(
-        weights=weights, predictions=predictions, builder=builder,
-        max_parameters=_positive(table.get("max_parameters", d.max_parameters), "model.max_parameters"),
-        metric=metric, dataset=dataset, input_shape=tuple(shape),
-        batch_size=_positive(table.get("batch_size", d.batch_size), "model.batch_size"),
-        cutoffs=cutoffs, points=float(_positive(table.get("points", d.points), "model.points", integer=False)),
-        public_fraction=float(fraction), pseudonyms=pseudonyms, proof=_proof(table.get("proof"), weights))
-
-
-def _proof(value: Any, weights: str) -> ProofSettings | None:
-    if value is None:
-        return None
-    if not weights:
-        raise _Bad("[model.proof] replays training: it needs model.weights")
-    try:
-        return parse_proof(_table(value, "model.proof"))
-    except ValueError as e:
-        raise _Bad(str(e)) from None
-
-
-def _cutoffs(value: Any, higher_is_better: bool) -> tuple[tuple[float, float], ...]:
-    """[[metric, fraction], ...]: metric strictly better each step, fraction in [0, 1], never falling."""
-    how = "a list of [metric value, fraction of the points] pairs"
-    if not isinstance(value, list) or not value or len(value) > 50:
-        raise _Bad(f"model.cutoffs must be {how} (1 to 50 of them), not {value!r}")
-    out: list[tuple[float, float]] = []
-    for pair in value:
-        if (not isinstance(pair, list) or len(pair) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                           for v in pair)):
-            raise _Bad(f"model.cutoffs must be {how}; found {pair!r}")
-        metric, fraction = float(pair[0]), float(pair[1])
-        if not 0 <= fraction <= 1:
-            raise _Bad(f"model.cutoffs: the fraction of {pair!r} must be between 0 and 1")
-        if out:
-            better = metric > out[-1][0] if higher_is_better else metric < out[-1][0]
-            if not better or fraction < out[-1][1]:
-                order = "grow" if higher_is_better else "fall (the metric is a loss)"
-                raise _Bad(f"model.cutoffs: the metric values must {order} and the fractions never fall; "
-                           f"{pair!r} follows {list(out[-1])!r}")
-        out.append((metric, fraction))
-    return tuple(out)
 
 
 def _due(value: Any) -> str:
@@ -583,7 +413,7 @@ def _parse(data: dict[str, Any], path: Path, folder_id: str, root: Path, course:
         late = _late(_table(data.get("late", {}), "late"), due)
         lms = _lms(_table(data.get("lms", {}), "lms"))
         regrades = _regrades(_table(data.get("regrades", {}), "regrades"))
-        model = _model(_table(data["model"], "model"), datasets) if "model" in data else None
+        model = parse_model(_table(data["model"], "model"), datasets) if "model" in data else None
     except _Bad as e:
         raise AssignmentError(f"{path}: {e}") from None
 
