@@ -223,7 +223,8 @@ def test_listing_the_filesystem_finds_nothing_judge_only(monkeypatch, tmp_path):
         assert sub.FOUND == []
         assert sub.READABLE == []
         assert sub.ENV == {}
-        assert sub.WORKER == ["dlgrade_training.py", "untrusted_worker.py", "wire.py", "worker.sock"]
+        assert sub.WORKER == ["dlgrade_training.py", "untrusted_model_ops.py", "untrusted_worker.py", "wire.py",
+                              "worker.sock"]
         assert "home" in sub.TOP and "opt" in sub.TOP
     finally:
         s.close()

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from grader.sandbox.environment import SandboxEnvironment
 
 #: The worker's own files, and the student-side training helpers a notebook may import (docs/models.md).
-WORKER_FILES = ("untrusted_worker.py", "wire.py", "dlgrade_training.py")
+WORKER_FILES = ("untrusted_worker.py", "untrusted_model_ops.py", "wire.py", "dlgrade_training.py")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 

@@ -30,6 +30,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
+import untrusted_model_ops  # noqa: E402
 import wire  # noqa: E402
 
 HEAD_BYTES = 48 * 1024
@@ -427,66 +428,9 @@ class Worker:
                                  "output": output})
 
     def op_model(self, msg: dict) -> None:
-        """A trained model: "load" builds it with the notebook's builder and loads the tensors the
-        judge sent (names in msg["names"], the arrays in order), "predict" runs it on one batch of
-        inputs without gradients. The judge validated the tensors. "file" hands back the bytes of
-        a file the notebook wrote in its folder (at most cap + 1), or None."""
-        action = msg["action"]
-        if action == "load":
-            builder = self.ns.get(msg["builder"])
-            names = list(msg["names"])
-
-            def call():
-                import torch
-
-                if not callable(builder):
-                    raise NameError(f"the notebook defines no function {msg['builder']}()")
-                model = builder()
-                if not isinstance(model, torch.nn.Module):
-                    raise TypeError(f"{msg['builder']}() returned a {type(model).__name__}, not a torch.nn.Module")
-                state = {n: torch.from_numpy(a) for n, a in zip(names, self.arrays)}
-                model.load_state_dict(state, strict=True)
-                device = "cuda" if msg.get("gpu") and torch.cuda.is_available() else "cpu"
-                return model.to(device).eval()
-        elif action == "predict":
-            model = self.handles[msg["handle"]]
-
-            def call():
-                import torch
-
-                with torch.no_grad():
-                    first = next(iter(model.parameters()), None)
-                    x = torch.from_numpy(self.arrays[0])
-                    out = model(x.to(first.device) if first is not None else x)
-                    if not isinstance(out, torch.Tensor):
-                        raise TypeError(f"the model returned a {type(out).__name__}, not a tensor")
-                    return out.detach().to("cpu", torch.float32).numpy()
-        elif action == "initial":  # the proof of training: the notebook's seeded, untrained model
-            initial = self.ns.get(msg["initial"])
-
-            def call():
-                import torch
-
-                if not callable(initial):
-                    raise NameError(f"the notebook defines no function {msg['initial']}()")
-                model = initial()
-                if not isinstance(model, torch.nn.Module):
-                    raise TypeError(f"{msg['initial']}() returned a {type(model).__name__}, not a torch.nn.Module")
-                return {k: v.detach().to("cpu").numpy().copy() for k, v in model.state_dict().items()}
-        elif action == "replay":  # the proof of training: one segment, from the judge's copy of a checkpoint
-            call = self._replay(msg)
-        elif action == "file":  # a file the notebook wrote in its folder (validate: the solution's model files)
-            name, cap = str(msg["name"]), int(msg["cap"])
-
-            def call():
-                if "/" in name or name.startswith("."):
-                    raise ValueError(f"not a plain file name: {name!r}")
-                if not os.path.isfile(name):
-                    return None
-                with open(name, "rb") as f:
-                    return np.frombuffer(f.read(cap + 1), dtype=np.uint8).copy()
-        else:
-            raise KeyError(action)
+        """A trained model or the proof of training: untrusted_model_ops.call_for says what each
+        action does; the call runs under the same time limit, capture and reply as op_call."""
+        call = untrusted_model_ops.call_for(msg, self.ns, self.arrays, self.handles)
         self.cap.reset(uuid.uuid4().hex.encode())
         value, err, timed_out = self.guarded(float(msg["seconds"]), call)
         reap_strays()
@@ -495,51 +439,6 @@ class Worker:
             self.reply({"ok": False, "error": err, "timeout": timed_out, "output": output})
             return
         self.reply_value(value, {"output": output})
-
-    def _replay(self, msg: dict):
-        """The call that replays `msg["steps"]` training steps from a checkpoint the judge sent: the
-        notebook's builder, optimizer, batches and train_step; the checkpoint's weights,
-        per-parameter optimizer state and torch RNG state. Returns the weights after the steps."""
-        fns = {key: self.ns.get(msg[key]) for key in ("builder", "optimizer", "batches", "train_step")}
-        n_model, n_optim = len(msg["model"]), len(msg["optim"])
-        model_arrays = self.arrays[:n_model]
-        optim_arrays = self.arrays[n_model:n_model + n_optim]
-        rng = self.arrays[n_model + n_optim]
-
-        def call():
-            import torch
-
-            for key, fn in fns.items():
-                if not callable(fn):
-                    raise NameError(f"the notebook defines no function {msg[key]}()")
-            model = fns["builder"]()
-            if not isinstance(model, torch.nn.Module):
-                raise TypeError(f"{msg['builder']}() returned a {type(model).__name__}, not a torch.nn.Module")
-            model.load_state_dict({n: torch.from_numpy(a.copy()) for n, a in zip(msg["model"], model_arrays)},
-                                  strict=True)
-            optimizer = fns["optimizer"](model)
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-            state: dict = {}
-            for name, array in zip(msg["optim"], optim_arrays):
-                index, key = name.split(".", 1)
-                index = int(index)
-                if index >= len(params):
-                    raise ValueError(f"optimizer state {name}: the optimizer has {len(params)} parameters")
-                value = torch.from_numpy(array.copy())
-                if value.numel() == 1 and params[index].numel() != 1:
-                    value = value.reshape(())  # a per-parameter scalar (Adam's step)
-                elif tuple(value.shape) != tuple(params[index].shape):
-                    raise ValueError(f"optimizer state {name} has shape {tuple(value.shape)}; its parameter's "
-                                     f"is {tuple(params[index].shape)}")
-                state.setdefault(index, {})[key] = value
-            groups = optimizer.state_dict()["param_groups"]  # the notebook's hyperparameters, not the file's
-            optimizer.load_state_dict({"state": state, "param_groups": groups})
-            torch.set_rng_state(torch.from_numpy(rng.copy()))
-            for step in range(int(msg["start"]), int(msg["start"]) + int(msg["steps"])):
-                xb, yb = fns["batches"](step)
-                fns["train_step"](model, optimizer, xb, yb)
-            return {k: v.detach().to("cpu").numpy().copy() for k, v in model.state_dict().items()}
-        return call
 
     def op_names(self, msg: dict) -> None:
         names = sorted(k for k in self.ns if not k.startswith("_"))
