@@ -13,15 +13,16 @@ docs/models.md calls unmeasured on CPU-only machines. No test asserts on this; i
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from grader.course import datasets  # noqa: E402
+from test_fine_tuned_models import run_solution  # noqa: E402  (the test suite's own run of the solution)
+
 from grader.course.assignment import load_assignment  # noqa: E402
 from grader.course.notebook import read_notebook  # noqa: E402
 from grader.judge.pipeline import course_secret, grade, worker_spec  # noqa: E402
@@ -31,29 +32,13 @@ from grader.judge.untrusted_safetensors import read_safetensors  # noqa: E402
 from grader.sandbox import get_backend  # noqa: E402
 from grader.sandbox.gpu import host_gpu_count  # noqa: E402
 
-HELPERS = Path(__file__).resolve().parent.parent / "grader" / "worker"
 IMPORTS = "import numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 DEVICE_CELL = "def first_device(m):\n    return str(next(m.parameters()).device)\n"
 
 
 def solution_weights(assignment, folder: Path) -> Path:  # noqa: ANN001
     """Run the solution's code cells in `folder` (with the public data): its model.safetensors."""
-    import torch
-
-    datasets.write_public(assignment.datasets, folder / "data", assignment.public_files)
-    nb = json.loads(assignment.solution.read_text(encoding="utf-8"))
-    here, threads = Path.cwd(), torch.get_num_threads()
-    os.chdir(folder)
-    sys.path.insert(0, str(HELPERS))  # dlgrade_training, as the kit puts it next to the notebook
-    try:
-        namespace: dict = {}
-        for cell in nb["cells"]:
-            if cell["cell_type"] == "code":
-                exec("".join(cell["source"]), namespace)  # noqa: S102 - the course's own solution
-    finally:
-        sys.path.remove(str(HELPERS))
-        os.chdir(here)
-        torch.set_num_threads(threads)
+    run_solution(assignment, folder)
     return folder / "model.safetensors"
 
 

@@ -43,8 +43,9 @@ SHAPES = {"finetune": (1, 8, 8), "attention": (8, 8)}
 IMPORTS = "import numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 
 
-def _run_solution(assignment, folder: Path) -> dict:  # noqa: ANN001
-    """The solution's code cells run here, in `folder` with the public data: their namespace."""
+def run_solution(assignment, folder: Path) -> dict:  # noqa: ANN001
+    """The solution's code cells run here, in `folder` with the public data: their namespace
+    (bench/gpu_model_check.py uses it too)."""
     datasets.write_public(assignment.datasets, folder / "data", assignment.public_files)
     nb = json.loads(assignment.solution.read_text(encoding="utf-8"))
     namespace: dict = {}
@@ -76,7 +77,7 @@ def graded(request, tmp_path_factory):  # noqa: ANN001, ANN201
     aid = request.param
     work = tmp_path_factory.mktemp(f"models-{aid}")
     assignment = load_assignment(aid)
-    ns = _run_solution(assignment, work / "run")
+    ns = run_solution(assignment, work / "run")
     weights = work / "run" / "model.safetensors"  # written by the notebook's own save cell
     assert weights.is_file(), "the solution's save cell wrote no model.safetensors"
     pretrained = torch.load(assignment.root / CHECKPOINTS[aid], map_location="cpu", weights_only=True)
