@@ -140,9 +140,7 @@ class Batch:
         except RosterError as e:
             raise BatchInputError(str(e)) from None
         try:
-            keep = tuple(n for n in (spec.model.weights, spec.model.predictions,
-                                     spec.model.proof.checkpoints if spec.model.proof else "") if n) \
-                if spec.model else ()
+            keep = tuple(self._kept_caps()) if spec.model else ()
             self.intake: Intake = read_intake(cfg.submissions, spec.id, cfg.intake, exclude=self.out,
                                               roster_ids=[r["id"] for r in self.roster], keep=keep)
         except IntakeError as e:
@@ -198,13 +196,16 @@ class Batch:
                     continue
         return self._graded.get(student, "")
 
+    def _kept_caps(self) -> dict[str, int]:
+        """The `[model]` files kept with a notebook, each with its cap in whole MiB (rounded up)."""
+        limits = self.spec.limits
+        return {name: -(-cap // (1 << 20))
+                for name, cap in self.spec.model.file_caps(limits.model_file_mb, limits.predictions_kb).items()}
+
     def _read_kept(self, p: Picked):  # noqa: ANN202 - yields (KeptFile, bytes | str)
-        model, limits = self.spec.model, self.spec.limits
-        caps = {model.weights: limits.model_file_mb, model.predictions: -(-limits.predictions_kb // 1024)}
-        if model.proof is not None:
-            caps[model.proof.checkpoints] = model.proof.max_mb
+        caps = self._kept_caps()
         for f in p.files:
-            yield f, f.read(max(1, caps.get(f.name, 1)))  # type: ignore[operator]
+            yield f, f.read(max(1, caps.get(f.name, 1)))
 
     def run(self, progress: Any = None) -> dict[str, Any]:
         from grader.authoring.validate import summarize

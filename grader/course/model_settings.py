@@ -49,6 +49,14 @@ class ModelSettings:
     #: `[model.proof]`: replay segments of the student's checkpointed training (None: no proof asked).
     proof: ProofSettings | None = None
 
+    def file_caps(self, model_file_mb: int, predictions_kb: int) -> dict[str, int]:
+        """The files the model part reads, by name, each with its size cap in bytes: the weights
+        and predictions the assignment asks for (under `[limits]`), and the proof's checkpoints."""
+        caps = {self.weights: model_file_mb << 20, self.predictions: predictions_kb * 1024}
+        if self.proof is not None:
+            caps[self.proof.checkpoints] = self.proof.max_mb << 20
+        return {name: cap for name, cap in caps.items() if name}
+
     @property
     def higher_is_better(self) -> bool:
         """Whether a larger metric value is a better model."""

@@ -313,15 +313,10 @@ def _saved_files(submission: Any, assignment: Assignment, folder: Path) -> dict[
     under its cap; one over it is kept as the reason, as the intake does)."""
     from grader.judge.remote import SubmissionError, written_file
 
-    settings, limits = assignment.model, assignment.limits
-    caps = {settings.weights: limits.model_file_mb << 20, settings.predictions: limits.predictions_kb * 1024}
-    if settings.proof is not None:
-        caps[settings.proof.checkpoints] = settings.proof.max_mb << 20
+    limits = assignment.limits
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path | str] = {}
-    for name, cap in caps.items():
-        if not name:
-            continue
+    for name, cap in assignment.model.file_caps(limits.model_file_mb, limits.predictions_kb).items():
         try:
             data = written_file(submission, name, cap)
         except SubmissionError:
